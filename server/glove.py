@@ -30,9 +30,6 @@ from tqdm.auto import tqdm
 
 from server.text import build_vocab
 
-# Our sparse tensors are built from index arrays we sort ourselves; torch warns that it does
-# not check them and that CSR support is "beta". Both are known and tested here.
-warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
 
 
 @dataclass(frozen=True)
@@ -104,10 +101,13 @@ def _make_batch(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_rows: 
                 config: GloveConfig) -> _Batch:
     order = np.lexsort((cols, rows))  # CSR order; the order of entries inside a batch is free
     rows, cols, counts = rows[order], cols[order], counts[order]
-    forward = torch.sparse_csr_tensor(
-        _csr_rows(rows, n_rows), torch.from_numpy(cols), torch.zeros(rows.size),
-        size=(n_rows, n_rows),
-    )
+    with warnings.catch_warnings():
+        # torch calls CSR support "beta" (once per process); the operations used here are tested.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        forward = torch.sparse_csr_tensor(
+            _csr_rows(rows, n_rows), torch.from_numpy(cols), torch.zeros(rows.size),
+            size=(n_rows, n_rows), check_invariants=False,
+        )
     both_rows = np.concatenate([rows, cols])
     both_cols = np.concatenate([cols, rows])
     entry = np.tile(np.arange(rows.size), 2)
@@ -162,7 +162,7 @@ def fit_glove(cooc: sp.csr_matrix, config: GloveConfig = GloveConfig(),
             total += 0.5 * float(weighted @ diff)
             both_ways = torch.sparse_csr_tensor(
                 batch.backward_crow, batch.backward_col, weighted[batch.backward_entry],
-                size=batch.forward.shape,
+                size=batch.forward.shape, check_invariants=False,
             )
             grad = both_ways @ table
             bias_grad = torch.zeros_like(bias).index_add_(0, batch.rows, weighted)

@@ -1,0 +1,19 @@
+"""`make demo`: from a fresh clone to the served demo.
+
+The image encoder, gallery index and server are not built yet (issues 3-6), so for now this
+says what exists and what the demo will do once they land. It must never fail.
+"""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    print("wordpix demo")
+    print("  built:     caption readers, caption cleaning, GloVe and Word2Vec word spaces")
+    print("             (try: .venv/bin/python -m scripts.train_text --out models/text.kv)")
+    print("  not built: image encoder, gallery index, query server, web page")
+    print("  When they land, `make demo` will index a default gallery and serve it on port 9998.")
+
+
+if __name__ == "__main__":
+    main()
