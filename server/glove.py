@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 from server.text import build_vocab
 
 
-
 @dataclass(frozen=True)
 class GloveConfig:
     """Hyper-parameters of GloVe; the defaults are the ones the shipped text space uses."""

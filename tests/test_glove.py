@@ -1,3 +1,4 @@
+import itertools
 import random
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_glove_cost_falls(planted):
     costs = planted.costs
     assert len(costs) == 60
     assert costs[-1] < 0.2 * costs[0]
-    assert all(b <= a * 1.05 for a, b in zip(costs, costs[1:], strict=False))
+    assert all(b <= a * 1.05 for a, b in itertools.pairwise(costs))
 
 
 def test_glove_is_reproducible():

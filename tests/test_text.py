@@ -2,7 +2,9 @@ from server.text import STOP_WORDS, build_vocab, normalize_word, tokenize
 
 
 def test_hashtags_become_words_and_punctuation_goes():
-    assert tokenize("Sunset at the #beach!! #SanFrancisco_2017") == ["sunset", "beach", "sanfrancisco", "2017"]
+    assert tokenize("Sunset at the #beach!! #SanFrancisco_2017") == [
+        "sunset", "beach", "sanfrancisco", "2017",
+    ]
 
 
 def test_stop_words_dropped_and_case_folded():

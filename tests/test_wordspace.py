@@ -13,7 +13,8 @@ from server.wordspace import (
 @pytest.fixture
 def space():
     kv = KeyedVectors(3, count=0, dtype=np.float32)
-    kv.add_vectors(["dog", "beach", "snow"], np.array([[1, 0, 0], [0, 2, 0], [0, 0, 4]], np.float32))
+    vectors = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 4]], np.float32)
+    kv.add_vectors(["dog", "beach", "snow"], vectors)
     return TextSpace(kv)
 
 
