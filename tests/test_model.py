@@ -1,0 +1,99 @@
+"""The joint model and its trainer on a tiny synthetic set, and the shipped-model loading path."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from gensim.models import KeyedVectors
+from PIL import Image
+
+from scripts.train import Split, TrainConfig, evaluate, train
+from server.encoder import ImageEncoder, load_words
+from server.model import CaptionBatch, JointModel, ModelConfig
+from server.wordspace import TextSpace
+
+WORDS = [f"w{i}" for i in range(12)]
+
+
+def synthetic(n_images=48, views=2, features=32, seed=0):
+    """Images whose features are a fixed random function of their captions' words."""
+    rng = np.random.default_rng(seed)
+    kv = KeyedVectors(8, count=0, dtype=np.float32)
+    kv.add_vectors(WORDS, rng.normal(size=(len(WORDS), 8)).astype(np.float32))
+    space = TextSpace(kv)
+    mixing = rng.normal(size=(len(WORDS), features))
+    captions, image_features = [], []
+    for _ in range(n_images):
+        chosen = rng.choice(len(WORDS), 3, replace=False)
+        captions += [" ".join(WORDS[c] for c in chosen)] * 2
+        base = mixing[chosen].sum(0)
+        image_features.append([base + 0.1 * rng.normal(size=features) for _ in range(views)])
+    space.fit_idf(captions)
+    split = Split(
+        images=torch.tensor(np.array(image_features), dtype=torch.float32),
+        captions=CaptionBatch.encode(captions, space, "mean"),
+        caption_image=np.repeat(np.arange(n_images), 2),
+        first_caption=np.arange(0, 2 * n_images, 2),
+        caption_count=np.full(n_images, 2),
+    )
+    return space, split
+
+
+def small_config(**overrides):
+    return ModelConfig(features=32, hidden=64, joint_dim=8, dropout=0.0, **overrides)
+
+
+@pytest.mark.parametrize("loss", ["infonce", "soft-triplet"])
+def test_training_lowers_the_loss_and_improves_retrieval(loss, tmp_path):
+    space, split = synthetic()
+    torch.manual_seed(0)
+    model = JointModel(space.vectors.vectors, small_config())
+    before = evaluate(model, split)
+    config = TrainConfig(loss=loss, epochs=15, batch_size=16, lr=3e-3, word_lr=1e-2)
+    state = train(model, split, split, config, tmp_path, resume=False)
+    losses = [h["loss"] for h in state["history"]]
+    assert losses[-1] < 0.7 * losses[0]
+    assert state["best"]["rsum"] > before["rsum"] + 50
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "best.pt").exists()
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    space, split = synthetic()
+    model = JointModel(space.vectors.vectors, small_config())
+    train(model, split, split, TrainConfig(epochs=2, batch_size=16), tmp_path, resume=False)
+    again = JointModel(space.vectors.vectors, small_config())
+    state = train(again, split, split, TrainConfig(epochs=4, batch_size=16), tmp_path,
+                  resume=True)
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+
+
+def test_caption_embedding_is_linear_in_the_joint_word_vectors():
+    space, _ = synthetic()
+    torch.manual_seed(1)
+    model = JointModel(space.vectors.vectors, small_config())
+    torch.nn.init.normal_(model.text_map.weight)
+    batch = CaptionBatch.encode(["w1 w2 w2 w9"], space, "mean")
+    joint = model.joint_word_vectors()
+    expected = (joint[1] + 2 * joint[2] + joint[9]) / 4
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(model.embed_captions(batch).detach().numpy()[0], expected,
+                               rtol=1e-5)
+
+
+def test_saved_model_loads_and_embeds_a_real_image(tmp_path):
+    space, _ = synthetic()
+    config = ModelConfig(hidden=16, joint_dim=8)
+    JointModel(space.vectors.vectors, config).save(tmp_path, space, {"note": "test"})
+    encoder = ImageEncoder(tmp_path)
+    vectors = encoder.embed([Image.fromarray(skimage.data.chelsea()),
+                             Image.fromarray(skimage.data.coffee())])
+    assert vectors.shape == (2, 8) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1])
+    words = load_words(tmp_path)
+    assert words.vectors.index_to_key == WORDS and words.idf
+
+
+def test_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="scripts.train"):
+        ImageEncoder(tmp_path)
