@@ -21,7 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DATASET_KINDS: tuple[str, ...] = ("flickr8k", "instacities", "coco", "folder")
+DATASET_KINDS: tuple[str, ...] = ("flickr8k", "instacities", "coco", "folder", "tuxpaint")
 FLICKR8K_SPLITS: tuple[str, ...] = ("train", "dev", "test")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 
@@ -335,6 +335,38 @@ def read_folder(root: Path) -> list[CaptionedImage]:
     return _read_captions_tsv(tsv, root) if tsv.is_file() else _read_sidecars(root)
 
 
+# --------------------------------------------------------------------------- Tux Paint stamps
+
+TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
+
+
+def read_tuxpaint(root: Path = TUXPAINT_STAMPS) -> list[CaptionedImage]:
+    """Read Debian's `tuxpaint-stamps-default`: PNG stamps with a description `.txt` beside them.
+
+    The description file's first line is English; the lines after it are translations
+    (`xx.utf8=...`) and are not captions. Stamps drawn only as SVG are skipped (no renderer).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"no directory {root}: install the stamps (apt-get install --no-install-recommends "
+            f"tuxpaint-stamps-default) or point to a copy of them"
+        )
+    records, undescribed = [], []
+    for image in sorted(root.rglob("*.png")):
+        sidecar = image.with_suffix(".txt")
+        first = ""
+        if sidecar.is_file():
+            lines = sidecar.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+            first = lines[0].strip() if lines else ""
+        if first:
+            records.append(CaptionedImage(image, (first,)))
+        else:
+            undescribed.append(image)
+    _warn_each("stamp has no English description beside it, skipped", undescribed)
+    return records
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
@@ -348,6 +380,7 @@ def open_dataset(
     * ``'coco'``: ``path`` is the captions JSON file; images are looked up in
       ``path.parent / "images"`` unless ``images_dir`` is given.
     * ``'folder'``: ``path`` is a folder for :func:`read_folder`.
+    * ``'tuxpaint'``: ``path`` is the stamps folder for :func:`read_tuxpaint`.
 
     ``split`` is only meaningful for Flickr8k and ``images_dir`` only for COCO; passing them for
     another kind raises ``ValueError`` rather than being silently ignored.
@@ -367,4 +400,6 @@ def open_dataset(
         return read_instacities(path)
     if kind == "coco":
         return read_coco(path, images_dir if images_dir is not None else path.parent / "images")
+    if kind == "tuxpaint":
+        return read_tuxpaint(path)
     return read_folder(path)

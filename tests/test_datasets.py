@@ -9,6 +9,7 @@ from PIL import Image
 
 from server.datasets import (
     DATASET_KINDS,
+    TUXPAINT_STAMPS,
     CaptionedImage,
     CaptionFormatError,
     open_dataset,
@@ -16,6 +17,7 @@ from server.datasets import (
     read_flickr8k,
     read_folder,
     read_instacities,
+    read_tuxpaint,
 )
 
 FLICKR8K = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "flickr8k"
@@ -409,3 +411,34 @@ def test_open_dataset_rejects_bad_arguments(small_flickr: Path) -> None:
         open_dataset("folder", small_flickr, "train")
     with pytest.raises(ValueError, match="only supported for 'coco'"):
         open_dataset("flickr8k", small_flickr, images_dir=small_flickr)
+
+
+# --------------------------------------------------------------------------- Tux Paint stamps
+
+
+def test_tuxpaint_reader_takes_the_english_line_only(tmp_path, caplog):
+    animals = tmp_path / "animals"
+    animals.mkdir()
+    Image.new("RGBA", (4, 4)).save(animals / "cat.png")
+    (animals / "cat.txt").write_text("A cat sleeping.\nfr.utf8=Un chat qui dort.\n")
+    Image.new("RGBA", (4, 4)).save(animals / "dog.png")  # no description
+    (animals / "fish.svg").write_text("<svg/>")
+    (animals / "fish.txt").write_text("A fish.\n")
+    with caplog.at_level(logging.WARNING):
+        records = read_tuxpaint(tmp_path)
+    assert records == [CaptionedImage(animals / "cat.png", ("A cat sleeping.",))]
+    assert "dog.png" in caplog.text
+    assert open_dataset("tuxpaint", tmp_path) == records
+
+
+def test_tuxpaint_missing_says_how_to_install(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tuxpaint-stamps-default"):
+        read_tuxpaint(tmp_path / "nope")
+
+
+@pytest.mark.skipif(not TUXPAINT_STAMPS.is_dir(), reason="tuxpaint-stamps-default not installed")
+def test_tuxpaint_installed_stamps():
+    records = read_tuxpaint()
+    assert len(records) > 500
+    assert all(r.image.suffix == ".png" and r.image.is_file() for r in records)
+    assert all("utf8=" not in r.captions[0] for r in records)

@@ -95,5 +95,5 @@ def test_saved_model_loads_and_embeds_a_real_image(tmp_path):
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):
-    with pytest.raises(FileNotFoundError, match="scripts.train"):
+    with pytest.raises(FileNotFoundError, match=r"scripts\.train"):
         ImageEncoder(tmp_path)
