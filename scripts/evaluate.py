@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scripts.common import SHARED_FLICKR8K
-from server.datasets import CaptionedImage, read_flickr8k
+from server.backbone import to_input
+from server.datasets import TUXPAINT_STAMPS, CaptionedImage, read_flickr8k, read_tuxpaint
 from server.encoder import ImageEncoder, load_words
 from server.metrics import average_precision, precision_at_k, retrieval_report
 from server.text import tokenize
@@ -34,22 +35,22 @@ from server.wordspace import TextSpace
 
 
 class ImageFiles(Dataset):
-    def __init__(self, paths: list[Path], encoder_input):
-        self.paths, self.encoder_input = paths, encoder_input
+    """Image files as network inputs, decoded in a worker process."""
+
+    def __init__(self, paths: list[Path], size: int):
+        self.paths, self.size = paths, size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
         with Image.open(self.paths[index]) as image:
-            return self.encoder_input(image)
+            return to_input(image, self.size)
 
 
 def embed_images(encoder: ImageEncoder, paths: list[Path], batch_size: int = 32) -> np.ndarray:
-    from server.backbone import to_input
-
-    files = ImageFiles(paths, lambda im: to_input(im, encoder.image_size))
-    loader = DataLoader(files, batch_size=batch_size, num_workers=1)
+    loader = DataLoader(ImageFiles(paths, encoder.image_size), batch_size=batch_size,
+                        num_workers=1)
     return np.concatenate([encoder.embed_inputs(b) for b in tqdm(loader, desc="images",
                                                                   unit="batch")])
 
@@ -79,31 +80,35 @@ def word_queries(records: list[CaptionedImage], words: TextSpace, min_images: in
     return queries, relevant
 
 
-def word_query_report(image_vectors: np.ndarray, queries, relevant: np.ndarray,
-                      words: TextSpace | None, rng: np.random.Generator | None = None) -> dict:
+def query_vectors(queries: list[tuple[str, ...]], vectors: np.ndarray,
+                  index: dict[str, int]) -> np.ndarray:
+    """Each query as the query language reads it: the sum of its words' unit vectors."""
+    unit = normalise(vectors)
+    return np.array([unit[[index[w] for w in q]].sum(0) for q in queries])
+
+
+def word_query_report(image_vectors: np.ndarray, queries: list[tuple[str, ...]],
+                      relevant: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
+    """Mean P@5 and mAP of single-word and two-word queries (vectors: one row per query)."""
+    scores = vectors @ image_vectors.T
     report = {}
     for size, name in ((1, "words"), (2, "pairs")):
         rows = [i for i, q in enumerate(queries) if len(q) == size]
-        p5, ap = [], []
-        for i in rows:
-            if words is None:
-                scores = rng.random(len(image_vectors))
-            else:
-                query = sum(normalise(words.word_vector(w)[None])[0] for w in queries[i])
-                scores = image_vectors @ query
-            p5.append(precision_at_k(scores, relevant[i], 5))
-            ap.append(average_precision(scores, relevant[i]))
         report[f"{name}_n"] = len(rows)
-        report[f"{name}_p5"] = float(np.mean(p5))
-        report[f"{name}_map"] = float(np.mean(ap))
+        report[f"{name}_p5"] = float(np.mean([precision_at_k(scores[i], relevant[i], 5)
+                                              for i in rows]))
+        report[f"{name}_map"] = float(np.mean([average_precision(scores[i], relevant[i])
+                                               for i in rows]))
     return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", type=Path, default=SHARED_FLICKR8K, help="Flickr8k root")
-    parser.add_argument("--split", default="test", choices=("dev", "test"))
+    parser.add_argument("--dataset", choices=("flickr8k", "tuxpaint"), default="flickr8k")
+    parser.add_argument("--path", type=Path, help="dataset root (default: where it usually is)")
+    parser.add_argument("--split", default="test", choices=("dev", "test"),
+                        help="Flickr8k split")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="a trained model folder (models/)")
     which.add_argument("--random", action="store_true", help="the chance baseline")
@@ -111,25 +116,29 @@ def main() -> None:
     parser.add_argument("--max-pairs", type=int, default=100)
     args = parser.parse_args()
 
-    records = read_flickr8k(args.path, args.split)
+    if args.dataset == "flickr8k":
+        records = read_flickr8k(args.path or SHARED_FLICKR8K, args.split)
+    else:
+        records = read_tuxpaint(args.path or TUXPAINT_STAMPS)
     captions = [c for r in records for c in r.captions]
     caption_image = np.repeat(np.arange(len(records)), [len(r.captions) for r in records])
-    rng = np.random.default_rng(0)
+    # The random baseline asks the shipped model's vocabulary, so its queries are the same.
+    words = load_words(args.model or Path(__file__).resolve().parents[1] / "models")
+    queries, relevant = word_queries(records, words, args.min_images, args.max_pairs)
     if args.random:
-        words = None
+        rng = np.random.default_rng(0)
         images = normalise(rng.normal(size=(len(records), 64)))
         caption_vectors = normalise(rng.normal(size=(len(captions), 64)))
-        query_vocabulary = load_words(Path(__file__).resolve().parents[1] / "models")
+        word_vectors = rng.normal(size=(len(queries), 64))
     else:
         encoder = ImageEncoder(args.model)
-        words = query_vocabulary = load_words(args.model)
         images = embed_images(encoder, [r.image for r in records])
-        weighting = encoder.config.weighting
-        caption_vectors = normalise(words.caption_matrix(captions, weighting))
-    report = {"model": "random" if args.random else str(args.model), "split": args.split}
+        caption_vectors = normalise(words.caption_matrix(captions, encoder.config.weighting))
+        word_vectors = query_vectors(queries, words.vectors.vectors, words.vectors.key_to_index)
+    report = {"model": "random" if args.random else str(args.model), "dataset": args.dataset,
+              "split": args.split if args.dataset == "flickr8k" else "all"}
     report |= retrieval_report(images, caption_vectors, caption_image)
-    queries, relevant = word_queries(records, query_vocabulary, args.min_images, args.max_pairs)
-    report |= word_query_report(images, queries, relevant, words, rng)
+    report |= word_query_report(images, queries, relevant, word_vectors)
     for key, value in report.items():
         print(f"{key:12} {value:.3f}" if isinstance(value, float) else f"{key:12} {value}")
     print(json.dumps(report))

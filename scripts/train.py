@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from scripts.cache_features import cache_dir
 from scripts.common import SHARED_FLICKR8K, add_config_args, config_from_args
+from scripts.evaluate import query_vectors, word_queries, word_query_report
 from server.backbone import load_backbone, split_backbone
 from server.datasets import read_flickr8k
 from server.glove import GloveConfig, train_glove
@@ -52,6 +53,9 @@ class TrainConfig:
     lr: float = 1e-3
     word_lr: float = 1e-2
     weight_decay: float = 1e-4
+    # share of training captions cut down to a few random words, like a query
+    short_query_rate: float = 0.0
+    short_query_words: int = 2
     seed: int = 0
 
 
@@ -111,6 +115,8 @@ class Split:
     caption_image: np.ndarray  # caption row -> image index
     first_caption: np.ndarray  # image -> its first caption row
     caption_count: np.ndarray  # image -> how many captions
+    queries: list[tuple[str, ...]] = dataclasses.field(default_factory=list)  # word queries
+    relevant: np.ndarray | None = None  # queries x images
 
 
 def load_split(split: str, root: Path, cache: Path, space: TextSpace,
@@ -121,12 +127,15 @@ def load_split(split: str, root: Path, cache: Path, space: TextSpace,
         raise ValueError(f"{cache}/{split}.json does not match the dataset: rebuild the cache")
     captions = [c for r in records for c in r.captions]
     counts = np.array([len(r.captions) for r in records])
+    queries, relevant = word_queries(records, space, min_images=10, max_pairs=100)
     return Split(
         images=pooled_features(split, cache, model_config),
         captions=CaptionBatch.encode(captions, space, model_config.weighting),
         caption_image=np.repeat(np.arange(len(records)), counts),
         first_caption=np.concatenate([[0], np.cumsum(counts)[:-1]]),
         caption_count=counts,
+        queries=queries,
+        relevant=relevant,
     )
 
 
@@ -138,6 +147,9 @@ def evaluate(model: JointModel, split: Split) -> dict[str, float]:
     model.train()
     report = retrieval_report(images, captions, split.caption_image)
     report["rsum"] = sum(report[f"{d}_r{k}"] for d in ("t2i", "i2t") for k in (1, 5, 10))
+    if split.queries:
+        vectors = query_vectors(split.queries, model.joint_word_vectors(), model.vocabulary)
+        report |= word_query_report(images, split.queries, split.relevant, vectors)
     return report
 
 
@@ -190,6 +202,9 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
                     * torch.from_numpy(train_split.caption_count[rows])).long()
             caption_rows = torch.from_numpy(train_split.first_caption[rows]) + pick
             batch = train_split.captions[caption_rows]
+            if config.short_query_rate > 0:
+                batch = batch.random_subsets(config.short_query_rate, config.short_query_words,
+                                             generator)
             keep = batch.known()
             images = model.embed_features(train_split.images[rows, views][keep])
             captions = model.embed_captions(batch[keep])
@@ -245,13 +260,14 @@ def main() -> None:
     cache = cache_dir(model_config.backbone, model_config.tail_blocks)
     train_split = load_split("train", args.path, cache, space, model_config)
     dev = load_split("dev", args.path, cache, space, model_config)
-    model = JointModel(space.vectors.vectors, model_config)
+    model = JointModel(space, model_config)
     start = time.perf_counter()
     state = train(model, train_split, dev, config, run_dir, args.resume)
     best = state["best"]
+    shown = ("t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr", "i2t_r1", "i2t_r5", "i2t_r10",
+             "i2t_medr", "words_p5", "pairs_p5")
     print(f"best dev epoch {best['epoch']}: " + "  ".join(
-        f"{k} {best[k]:.1f}" for k in ("t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr", "i2t_r1",
-                                       "i2t_r5", "i2t_r10", "i2t_medr")))
+        f"{k} {best[k]:.{3 if k.endswith('p5') else 1}f}" for k in shown if k in best))
     manifest = {
         "data": {"dataset": "flickr8k", "train": "train split", "selection": "dev split"},
         "train": dataclasses.asdict(config),
@@ -259,7 +275,7 @@ def main() -> None:
         "dev_metrics": best,
         "train_seconds": round(time.perf_counter() - start, 1),
     }
-    model.save(args.out, space, manifest)
+    model.save(args.out, manifest)
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     print(f"wrote {args.out}")
 

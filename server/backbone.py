@@ -103,13 +103,23 @@ def split_backbone(model: nn.Module, tail_blocks: int) -> tuple[Trunk, Tail]:
     return Trunk(model, tail_blocks), Tail(model, tail_blocks)
 
 
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited onto white (as a viewer shows a cut-out)."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
+
+
 def to_input(image: Image.Image, size: int) -> torch.Tensor:
     """An RGB image as the network's input: resized to size x size, scaled as (x - 127) / 128.
 
     The whole image is squashed to a square rather than cropped, so nothing at the edges (where
     captions often point) is lost; Flickr8k as shipped here is already squashed the same way.
     """
-    image = image.convert("RGB")
+    image = flatten_alpha(image)
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())

@@ -83,16 +83,35 @@ class CaptionBatch:
             weights[r, : len(words)] = torch.tensor(w) / sum(w)
         return cls(ids, weights)
 
+    def random_subsets(self, rate: float, max_words: int,
+                       generator: torch.Generator | None = None) -> CaptionBatch:
+        """With probability `rate` a caption keeps only 1..max_words of its words, at random.
+
+        Queries are short (`dog`, `beach+sunrise`) while captions are long; training on short
+        bags too teaches the text side that one or two words belong near their images.
+        """
+        present = self.weights > 0
+        keep_count = torch.randint(1, max_words + 1, (len(self.ids),), generator=generator)
+        scores = torch.rand(self.weights.shape, generator=generator).masked_fill(~present, -1)
+        rank = scores.argsort(1, descending=True).argsort(1)
+        subset = present & (rank < keep_count[:, None])
+        shorten = torch.rand(len(self.ids), generator=generator) < rate
+        weights = self.weights * torch.where(shorten[:, None], subset, present)
+        total = weights.sum(1, keepdim=True)
+        return CaptionBatch(self.ids, weights / torch.where(total > 0, total, 1))
+
     def known(self) -> torch.Tensor:
         """Which captions have at least one known word."""
         return self.weights.sum(1) > 0
 
 
 class JointModel(nn.Module):
-    def __init__(self, word_vectors: np.ndarray, config: ModelConfig,
-                 tail: nn.Module | None = None):
+    def __init__(self, space: TextSpace, config: ModelConfig, tail: nn.Module | None = None):
         super().__init__()
         self.config = config
+        self.space = space  # the starting word space: its vocabulary order and tf-idf weights
+        self.vocabulary = space.vectors.key_to_index
+        word_vectors = space.vectors.vectors
         vocab, word_dim = word_vectors.shape
         padded = np.vstack([word_vectors, np.zeros((1, word_dim), np.float32)])
         self.words = nn.EmbeddingBag.from_pretrained(
@@ -125,13 +144,13 @@ class JointModel(nn.Module):
         with torch.no_grad():
             return self.text_map(self.words.weight[:-1]).numpy()
 
-    def save(self, directory: Path, space: TextSpace, manifest: dict) -> None:
-        """Write the shipped artifacts: joint word vectors (with the space's tf-idf weights),
-        our image weights, the manifest."""
+    def save(self, directory: Path, manifest: dict) -> None:
+        """Write the shipped artifacts: joint word vectors (with the word space's tf-idf
+        weights), our image weights, the manifest."""
         directory.mkdir(parents=True, exist_ok=True)
         words = KeyedVectors(self.config.joint_dim, count=0, dtype=np.float32)
-        words.add_vectors(space.vectors.index_to_key, self.joint_word_vectors())
-        TextSpace(words, space.idf).save(directory / WORDS_FILE)
+        words.add_vectors(self.space.vectors.index_to_key, self.joint_word_vectors())
+        TextSpace(words, self.space.idf).save(directory / WORDS_FILE)
         image_weights = {f"image_head.{k}": v for k, v in self.image_head.state_dict().items()}
         if self.tail is not None:
             image_weights |= {f"tail.{k}": v for k, v in self.tail.state_dict().items()}

@@ -47,7 +47,7 @@ def small_config(**overrides):
 def test_training_lowers_the_loss_and_improves_retrieval(loss, tmp_path):
     space, split = synthetic()
     torch.manual_seed(0)
-    model = JointModel(space.vectors.vectors, small_config())
+    model = JointModel(space, small_config())
     before = evaluate(model, split)
     config = TrainConfig(loss=loss, epochs=15, batch_size=16, lr=3e-3, word_lr=1e-2)
     state = train(model, split, split, config, tmp_path, resume=False)
@@ -59,9 +59,9 @@ def test_training_lowers_the_loss_and_improves_retrieval(loss, tmp_path):
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
     space, split = synthetic()
-    model = JointModel(space.vectors.vectors, small_config())
+    model = JointModel(space, small_config())
     train(model, split, split, TrainConfig(epochs=2, batch_size=16), tmp_path, resume=False)
-    again = JointModel(space.vectors.vectors, small_config())
+    again = JointModel(space, small_config())
     state = train(again, split, split, TrainConfig(epochs=4, batch_size=16), tmp_path,
                   resume=True)
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
@@ -70,7 +70,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 def test_caption_embedding_is_linear_in_the_joint_word_vectors():
     space, _ = synthetic()
     torch.manual_seed(1)
-    model = JointModel(space.vectors.vectors, small_config())
+    model = JointModel(space, small_config())
     torch.nn.init.normal_(model.text_map.weight)
     batch = CaptionBatch.encode(["w1 w2 w2 w9"], space, "mean")
     joint = model.joint_word_vectors()
@@ -83,7 +83,7 @@ def test_caption_embedding_is_linear_in_the_joint_word_vectors():
 def test_saved_model_loads_and_embeds_a_real_image(tmp_path):
     space, _ = synthetic()
     config = ModelConfig(hidden=16, joint_dim=8)
-    JointModel(space.vectors.vectors, config).save(tmp_path, space, {"note": "test"})
+    JointModel(space, config).save(tmp_path, {"note": "test"})
     encoder = ImageEncoder(tmp_path)
     vectors = encoder.embed([Image.fromarray(skimage.data.chelsea()),
                              Image.fromarray(skimage.data.coffee())])
@@ -97,3 +97,18 @@ def test_saved_model_loads_and_embeds_a_real_image(tmp_path):
 def test_missing_model_says_how_to_get_one(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"scripts\.train"):
         ImageEncoder(tmp_path)
+
+
+def test_random_subsets_keep_one_or_two_words_and_stay_normalised():
+    space, _ = synthetic()
+    batch = CaptionBatch.encode(["w1 w2 w3 w4 w5", "w6", "unknown words only"], space, "mean")
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        short = batch.random_subsets(1.0, 2, generator)
+        kept = (short.weights > 0).sum(1)
+        assert 1 <= kept[0] <= 2 and kept[1] == 1 and kept[2] == 0
+        torch.testing.assert_close(short.weights[:2].sum(1), torch.ones(2))
+        # only words of the caption are kept
+        assert ((short.weights > 0) <= (batch.weights > 0)).all()
+    unchanged = batch.random_subsets(0.0, 2, generator)
+    torch.testing.assert_close(unchanged.weights, batch.weights)
