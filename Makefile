@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv model clean
 
 venv: $(INSTALLED)
 
@@ -24,6 +24,11 @@ test: lint
 
 demo: $(INSTALLED)
 	$(PY) -m scripts.demo
+
+# Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (CPU: about 20 min).
+model: $(INSTALLED)
+	$(PY) -m scripts.cache_features
+	$(PY) -m scripts.train --out models
 
 clean:
 	rm -rf $(VENV) build *.egg-info

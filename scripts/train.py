@@ -52,6 +52,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     word_lr: float = 1e-2
+    tail_lr: float = 1e-4  # backbone tail, with --finetune-tail
     weight_decay: float = 1e-4
     # share of training captions cut down to a few random words, like a query
     short_query_rate: float = 0.0
@@ -108,6 +109,11 @@ def pooled_features(split: str, cache: Path, model_config: ModelConfig) -> torch
     return torch.from_numpy(out)
 
 
+def trunk_maps(split: str, cache: Path) -> torch.Tensor:
+    """The cached trunk maps themselves, in memory as float16, for fine-tuning the tail."""
+    return torch.from_numpy(np.load(cache / f"{split}.npy"))
+
+
 @dataclass
 class Split:
     images: torch.Tensor  # (images, views, features) pooled features
@@ -129,7 +135,8 @@ def load_split(split: str, root: Path, cache: Path, space: TextSpace,
     counts = np.array([len(r.captions) for r in records])
     queries, relevant = word_queries(records, space, min_images=10, max_pairs=100)
     return Split(
-        images=pooled_features(split, cache, model_config),
+        images=(trunk_maps(split, cache) if model_config.finetune_tail
+                else pooled_features(split, cache, model_config)),
         captions=CaptionBatch.encode(captions, space, model_config.weighting),
         caption_image=np.repeat(np.arange(len(records)), counts),
         first_caption=np.concatenate([[0], np.cumsum(counts)[:-1]]),
@@ -142,7 +149,8 @@ def load_split(split: str, root: Path, cache: Path, space: TextSpace,
 def evaluate(model: JointModel, split: Split) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
-        images = model.embed_features(split.images[:, 0]).numpy()
+        images = torch.cat([model.embed_features(chunk.float())
+                            for chunk in split.images[:, 0].split(256)]).numpy()
         captions = model.embed_captions(split.captions).numpy()
     model.train()
     report = retrieval_report(images, captions, split.caption_image)
@@ -170,10 +178,14 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
     generator = torch.Generator().manual_seed(config.seed)
     loss_fn = make_loss(config.loss)
     word_params = [model.words.weight] if model.config.train_words else []
-    other = [p for n, p in model.named_parameters() if n != "words.weight"]
+    tail_params = list(model.tail.parameters()) if model.tail is not None else []
+    tail_ids = {id(p) for p in tail_params}
+    other = [p for n, p in model.named_parameters()
+             if n != "words.weight" and id(p) not in tail_ids]
     optimizer = torch.optim.AdamW([
         {"params": other + list(loss_fn.parameters()), "lr": config.lr},
         {"params": word_params, "lr": config.word_lr, "weight_decay": 0.0},
+        {"params": tail_params, "lr": config.tail_lr},
     ], weight_decay=config.weight_decay)
     total_steps = config.epochs * -(-len(train_split.images) // config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine,
@@ -206,7 +218,7 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
                 batch = batch.random_subsets(config.short_query_rate, config.short_query_words,
                                              generator)
             keep = batch.known()
-            images = model.embed_features(train_split.images[rows, views][keep])
+            images = model.embed_features(train_split.images[rows, views][keep].float())
             captions = model.embed_captions(batch[keep])
             loss = loss_fn(images, captions, generator)
             optimizer.zero_grad()
@@ -247,8 +259,6 @@ def main() -> None:
     args = parser.parse_args()
     config = config_from_args(args, TrainConfig)
     model_config = config_from_args(args, ModelConfig)
-    if model_config.finetune_tail:
-        raise SystemExit("--finetune-tail is not supported by this trainer yet")
     run_dir = args.run_dir or Path("runs") / args.out.name
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -260,7 +270,10 @@ def main() -> None:
     cache = cache_dir(model_config.backbone, model_config.tail_blocks)
     train_split = load_split("train", args.path, cache, space, model_config)
     dev = load_split("dev", args.path, cache, space, model_config)
-    model = JointModel(space, model_config)
+    tail = None
+    if model_config.finetune_tail:
+        _, tail = split_backbone(load_backbone(model_config.backbone), model_config.tail_blocks)
+    model = JointModel(space, model_config, tail)
     start = time.perf_counter()
     state = train(model, train_split, dev, config, run_dir, args.resume)
     best = state["best"]

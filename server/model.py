@@ -129,6 +129,15 @@ class JointModel(nn.Module):
         self.tail = tail if config.finetune_tail else None
         self.image_head = build_image_head(config)
 
+    def train(self, mode: bool = True) -> JointModel:
+        super().train(mode)
+        if self.tail is not None:
+            # Batch statistics of small CPU batches are noisy: keep ImageNet's, tune the weights.
+            for module in self.tail.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+        return self
+
     def embed_captions(self, batch: CaptionBatch) -> torch.Tensor:
         bags = self.words(batch.ids, per_sample_weights=batch.weights)
         return F.normalize(self.text_map(bags), dim=1)

@@ -8,6 +8,7 @@ from gensim.models import KeyedVectors
 from PIL import Image
 
 from scripts.train import Split, TrainConfig, evaluate, train
+from server.backbone import to_input
 from server.encoder import ImageEncoder, load_words
 from server.model import CaptionBatch, JointModel, ModelConfig
 from server.wordspace import TextSpace
@@ -112,3 +113,30 @@ def test_random_subsets_keep_one_or_two_words_and_stay_normalised():
         assert ((short.weights > 0) <= (batch.weights > 0)).all()
     unchanged = batch.random_subsets(0.0, 2, generator)
     torch.testing.assert_close(unchanged.weights, batch.weights)
+
+
+def test_finetuning_the_tail_moves_its_weights_but_not_its_batchnorm_statistics(tmp_path):
+    from server.backbone import load_backbone, split_backbone
+
+    space, split = synthetic(n_images=8, views=1)
+    _, tail = split_backbone(load_backbone("lite0"), 1)
+    maps = torch.randn(8, 1, 192, 7, 7, generator=torch.Generator().manual_seed(0))
+    split = Split(maps.half(), split.captions, split.caption_image, split.first_caption,
+                  split.caption_count)
+    config = ModelConfig(finetune_tail=True, hidden=16, joint_dim=8)
+    model = JointModel(space, config, tail)
+    conv = tail.head[0].weight.detach().clone()
+    stats = tail.head[1].running_mean.clone()
+    train(model, split, split, TrainConfig(epochs=1, batch_size=4, tail_lr=1e-2), tmp_path,
+          resume=False)
+    assert not torch.equal(conv, tail.head[0].weight)
+    torch.testing.assert_close(stats, tail.head[1].running_mean)
+    # what ships reproduces the trained network exactly
+    model.save(tmp_path / "shipped", {})
+    encoder = ImageEncoder(tmp_path / "shipped")
+    trunk, _ = split_backbone(load_backbone("lite0"), 1)
+    x = torch.stack([to_input(Image.fromarray(skimage.data.chelsea()), 224)])
+    model.eval()
+    with torch.no_grad():
+        expected = model.embed_features(trunk(x)).numpy()
+    np.testing.assert_allclose(encoder.embed_inputs(x), expected, atol=1e-5)
