@@ -53,6 +53,7 @@ class TrainConfig:
     lr: float = 1e-3
     word_lr: float = 1e-2
     tail_lr: float = 1e-4  # backbone tail, with --finetune-tail
+    views: int = 0  # cached views per training image to use (0: all)
     weight_decay: float = 1e-4
     # share of training captions cut down to a few random words, like a query
     short_query_rate: float = 0.0
@@ -252,14 +253,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", type=Path, default=SHARED_FLICKR8K, help="Flickr8k root")
     parser.add_argument("--out", type=Path, required=True, help="where the model is written")
-    parser.add_argument("--run-dir", type=Path, help="checkpoints (default: runs/<out name>)")
+    parser.add_argument("--run-dir", type=Path, help="checkpoints (default: runs/train-<out path>)")
     parser.add_argument("--resume", action="store_true")
     add_config_args(parser, TrainConfig)
     add_config_args(parser, ModelConfig)
     args = parser.parse_args()
     config = config_from_args(args, TrainConfig)
     model_config = config_from_args(args, ModelConfig)
-    run_dir = args.run_dir or Path("runs") / args.out.name
+    run_dir = args.run_dir or Path("runs") / ("train-" + str(args.out).strip("/").replace("/", "-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
 
@@ -269,6 +270,8 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, joint_dim=space.dim)
     cache = cache_dir(model_config.backbone, model_config.tail_blocks)
     train_split = load_split("train", args.path, cache, space, model_config)
+    if config.views:
+        train_split.images = train_split.images[:, : config.views]
     dev = load_split("dev", args.path, cache, space, model_config)
     tail = None
     if model_config.finetune_tail:
