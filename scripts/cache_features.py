@@ -1,7 +1,7 @@
 """Run the frozen trunk of the backbone once over a caption dataset and cache what it computes.
 
-    python -m scripts.cache_features                       # Flickr8k train (5 views), dev, test
-    python -m scripts.cache_features --views 9 --tail-blocks 0
+    python -m scripts.cache_features                  # Lite1: Flickr8k train (3 views), dev, test
+    python -m scripts.cache_features --backbone lite0 --views 5
 
 Training then never touches a JPEG or the trunk again: on a 2-core CPU the trunk is most of the
 cost, so each image goes through it once per view. View 0 is the plain image; the other views
@@ -93,10 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", type=Path, default=SHARED_FLICKR8K, help="Flickr8k root")
-    parser.add_argument("--backbone", choices=BACKBONES, default="lite0")
+    parser.add_argument("--backbone", choices=BACKBONES, default="lite1")
     parser.add_argument("--tail-blocks", type=int, default=1,
                         help="blocks left out of the cache so that they can be fine-tuned")
-    parser.add_argument("--views", type=int, default=5, help="views per training image")
+    parser.add_argument("--views", type=int, default=3, help="views per training image")
     parser.add_argument("--batch-size", type=int, default=40)
     args = parser.parse_args()
     spec = BACKBONES[args.backbone]

@@ -56,7 +56,7 @@ class TrainConfig:
     views: int = 0  # cached views per training image to use (0: all)
     weight_decay: float = 1e-4
     # share of training captions cut down to a few random words, like a query
-    short_query_rate: float = 0.0
+    short_query_rate: float = 0.5
     short_query_words: int = 2
     seed: int = 0
 

@@ -37,12 +37,12 @@ MANIFEST_FILE = "manifest.json"
 class ModelConfig:
     """The architecture; saved in the manifest so that the shipped model can be rebuilt."""
 
-    backbone: str = "lite0"
+    backbone: str = "lite1"
     tail_blocks: int = 1  # backbone blocks after the cached trunk
     finetune_tail: bool = False
     features: int = 1280
     hidden: int = 1024
-    dropout: float = 0.2
+    dropout: float = 0.5
     joint_dim: int = 300
     text_map: bool = True
     train_words: bool = True

@@ -123,7 +123,7 @@ def test_finetuning_the_tail_moves_its_weights_but_not_its_batchnorm_statistics(
     maps = torch.randn(8, 1, 192, 7, 7, generator=torch.Generator().manual_seed(0))
     split = Split(maps.half(), split.captions, split.caption_image, split.first_caption,
                   split.caption_count)
-    config = ModelConfig(finetune_tail=True, hidden=16, joint_dim=8)
+    config = ModelConfig(backbone="lite0", finetune_tail=True, hidden=16, joint_dim=8)
     model = JointModel(space, config, tail)
     conv = tail.head[0].weight.detach().clone()
     stats = tail.head[1].running_mean.clone()
