@@ -25,7 +25,7 @@ test: lint
 demo: $(INSTALLED)
 	$(PY) -m scripts.demo
 
-# Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (CPU: about 20 min).
+# Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: ~25 min).
 model: $(INSTALLED)
 	$(PY) -m scripts.cache_features
 	$(PY) -m scripts.train --out models

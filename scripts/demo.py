@@ -9,9 +9,9 @@ from __future__ import annotations
 
 def main() -> None:
     print("wordpix demo")
-    print("  built:     caption readers, caption cleaning, GloVe and Word2Vec word spaces")
-    print("             (try: .venv/bin/python -m scripts.train_text --out models/text.kv)")
-    print("  not built: image encoder, gallery index, query server, web page")
+    print("  built:     caption readers, GloVe and Word2Vec word spaces, the image encoder")
+    print("             (shipped in models/; try: .venv/bin/python -m scripts.evaluate --help)")
+    print("  not built: gallery index, query server, web page")
     print("  When they land, `make demo` will index a default gallery and serve it on port 9998.")
 
 
