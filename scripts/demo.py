@@ -1,6 +1,6 @@
 """`make demo`: from a fresh clone to the served demo.
 
-The image encoder, gallery index and server are not built yet (issues 3-6), so for now this
+The gallery index, server and web page are not built yet (issues 4-6), so for now this
 says what exists and what the demo will do once they land. It must never fail.
 """
 
