@@ -96,9 +96,10 @@ def make_text_space(config: TrainConfig, captions: list[str]) -> TextSpace:
 def pooled_features(split: str, cache: Path, model_config: ModelConfig) -> torch.Tensor:
     """The cached trunk maps of a split, through the frozen tail: (images, views, features)."""
     pooled_path = cache / f"{split}-pooled.npy"
-    maps = np.load(cache / f"{split}.npy", mmap_mode="r")
-    if pooled_path.exists():
+    maps_path = cache / f"{split}.npy"
+    if pooled_path.exists() and pooled_path.stat().st_mtime >= maps_path.stat().st_mtime:
         return torch.from_numpy(np.load(pooled_path))
+    maps = np.load(maps_path, mmap_mode="r")
     _, tail = split_backbone(load_backbone(model_config.backbone), model_config.tail_blocks)
     out = np.zeros((*maps.shape[:2], model_config.features), np.float32)
     with torch.inference_mode():
@@ -129,9 +130,14 @@ class Split:
 def load_split(split: str, root: Path, cache: Path, space: TextSpace,
                model_config: ModelConfig) -> Split:
     records = read_flickr8k(root, split)
+    rebuild = f"run `python -m scripts.cache_features --backbone {model_config.backbone}`"
+    progress = cache / f"{split}.progress"
+    if not progress.exists() or int(progress.read_text()) != len(records):
+        raise FileNotFoundError(f"the feature cache {cache}/{split}.npy is missing or "
+                                f"incomplete: {rebuild}")
     cached = json.loads((cache / f"{split}.json").read_text())
     if cached != [str(r.image) for r in records]:
-        raise ValueError(f"{cache}/{split}.json does not match the dataset: rebuild the cache")
+        raise ValueError(f"{cache}/{split}.json does not match the dataset: {rebuild}")
     captions = [c for r in records for c in r.captions]
     counts = np.array([len(r.captions) for r in records])
     queries, relevant = word_queries(records, space, min_images=10, max_pairs=100)
@@ -204,48 +210,61 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
         print(f"resumed after epoch {state['epoch']}")
 
     stop = {"now": False}
-    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
-    n_images, n_views = train_split.images.shape[:2]
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc="train", unit="epoch")
-    while state["epoch"] < config.epochs and not stop["now"]:
-        start, total = time.perf_counter(), 0.0
-        for rows in torch.randperm(n_images, generator=generator).split(config.batch_size):
-            views = torch.randint(n_views, (len(rows),), generator=generator)
-            pick = (torch.rand(len(rows), generator=generator)
-                    * torch.from_numpy(train_split.caption_count[rows])).long()
-            caption_rows = torch.from_numpy(train_split.first_caption[rows]) + pick
-            batch = train_split.captions[caption_rows]
-            if config.short_query_rate > 0:
-                batch = batch.random_subsets(config.short_query_rate, config.short_query_words,
-                                             generator)
-            keep = batch.known()
-            images = model.embed_features(train_split.images[rows, views][keep].float())
-            captions = model.embed_captions(batch[keep])
-            loss = loss_fn(images, captions, generator)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(rows)
-        state["epoch"] += 1
-        report = evaluate(model, dev)
-        report |= {"epoch": state["epoch"], "loss": total / n_images,
-                   "seconds": time.perf_counter() - start}
-        state["history"].append(report)
-        if state["best"] is None or report["rsum"] > state["best"]["rsum"]:
-            state["best"] = report
-            torch.save(model.state_dict(), run_dir / "best.pt")
-        torch.save({"model": model.state_dict(), "loss": loss_fn.state_dict(),
-                    "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                    "generator": generator.get_state(), "state": state}, checkpoint)
-        bar.update(1)
-        bar.set_postfix(loss=f"{report['loss']:.3f}", dev_t2i_r1=f"{report['t2i_r1']:.1f}",
-                        best=state["best"]["epoch"])
-    bar.close()
+    try:
+        while state["epoch"] < config.epochs and not stop["now"]:
+            start = time.perf_counter()
+            loss = train_epoch(model, train_split, loss_fn, optimizer, schedule, config, generator)
+            state["epoch"] += 1
+            report = evaluate(model, dev) | {"epoch": state["epoch"], "loss": loss,
+                                             "seconds": time.perf_counter() - start}
+            state["history"].append(report)
+            if state["best"] is None or report["rsum"] > state["best"]["rsum"]:
+                state["best"] = report
+                torch.save(model.state_dict(), run_dir / "best.pt")
+            torch.save({"model": model.state_dict(), "loss": loss_fn.state_dict(),
+                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                        "generator": generator.get_state(), "state": state}, checkpoint)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", dev_t2i_r1=f"{report['t2i_r1']:.1f}",
+                            best=state["best"]["epoch"])
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous_handler)
+    state["interrupted"] = stop["now"]
     if stop["now"]:
         print(f"interrupted after epoch {state['epoch']}: rerun with --resume to continue")
     model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=True))
     return state
+
+
+def train_epoch(model: JointModel, split: Split, loss_fn: torch.nn.Module,
+                optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler,
+                config: TrainConfig, generator: torch.Generator) -> float:
+    """One pass over the images, each with a random cached view and a random caption.
+
+    Returns the mean loss.
+    """
+    n_images, n_views = split.images.shape[:2]
+    total = 0.0
+    for rows in torch.randperm(n_images, generator=generator).split(config.batch_size):
+        views = torch.randint(n_views, (len(rows),), generator=generator)
+        pick = (torch.rand(len(rows), generator=generator)
+                * torch.from_numpy(split.caption_count[rows])).long()
+        batch = split.captions[torch.from_numpy(split.first_caption[rows]) + pick]
+        if config.short_query_rate > 0:
+            batch = batch.random_subsets(config.short_query_rate, config.short_query_words,
+                                         generator)
+        keep = batch.known()
+        images = model.embed_features(split.images[rows, views][keep].float())
+        loss = loss_fn(images, model.embed_captions(batch[keep]), generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total += loss.item() * len(rows)
+    return total / n_images
 
 
 def main() -> None:
@@ -279,6 +298,8 @@ def main() -> None:
     model = JointModel(space, model_config, tail)
     start = time.perf_counter()
     state = train(model, train_split, dev, config, run_dir, args.resume)
+    if state["interrupted"]:
+        raise SystemExit(f"{args.out} left as it was")
     best = state["best"]
     shown = ("t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr", "i2t_r1", "i2t_r5", "i2t_r10",
              "i2t_medr", "words_p5", "pairs_p5")

@@ -1,5 +1,9 @@
 """The joint model and its trainer on a tiny synthetic set, and the shipped-model loading path."""
 
+import os
+import signal
+import threading
+
 import numpy as np
 import pytest
 import skimage.data
@@ -58,14 +62,22 @@ def test_training_lowers_the_loss_and_improves_retrieval(loss, tmp_path):
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "best.pt").exists()
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path):
+def test_ctrl_c_stops_after_a_checkpoint_and_resume_finishes(tmp_path):
     space, split = synthetic()
-    model = JointModel(space, small_config())
-    train(model, split, split, TrainConfig(epochs=2, batch_size=16), tmp_path, resume=False)
+    config = TrainConfig(epochs=100, batch_size=16)
+    # a real SIGINT, as a user's Ctrl-C, while training runs
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    state = train(JointModel(space, small_config()), split, split, config, tmp_path,
+                  resume=False)
+    timer.join()
+    assert state["interrupted"] and 0 < state["epoch"] < 100
+    stopped_at = state["epoch"]
     again = JointModel(space, small_config())
-    state = train(again, split, split, TrainConfig(epochs=4, batch_size=16), tmp_path,
-                  resume=True)
-    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+    state = train(again, split, split, config, tmp_path, resume=True)
+    assert not state["interrupted"]
+    assert [h["epoch"] for h in state["history"]] == list(range(1, 101))
+    assert state["history"][stopped_at - 1]["epoch"] == stopped_at
 
 
 def test_caption_embedding_is_linear_in_the_joint_word_vectors():
