@@ -102,6 +102,24 @@ def word_query_report(image_vectors: np.ndarray, queries: list[tuple[str, ...]],
     return report
 
 
+def word_breakdown(image_vectors: np.ndarray, queries: list[tuple[str, ...]],
+                   relevant: np.ndarray, vectors: np.ndarray) -> None:
+    """Print single-word P@5 by how many images a word is relevant to, and the best and worst."""
+    scores = vectors @ image_vectors.T
+    singles = [i for i, q in enumerate(queries) if len(q) == 1]
+    p5 = {i: precision_at_k(scores[i], relevant[i], 5) for i in singles}
+    counts = relevant.sum(1)
+    for low, high in ((10, 20), (20, 50), (50, 100), (100, 10**9)):
+        rows = [i for i in singles if low <= counts[i] < high]
+        if rows:
+            label = f"{low}-{high - 1}" if high < 10**9 else f"{low}+"
+            print(f"words relevant to {label:>6} images: {len(rows):4} words, "
+                  f"P@5 {np.mean([p5[i] for i in rows]):.3f}")
+    ranked = sorted(singles, key=lambda i: (p5[i], counts[i]))
+    print("worst:", ", ".join(f"{queries[i][0]} {p5[i]:.1f}" for i in ranked[:15]))
+    print("best: ", ", ".join(f"{queries[i][0]} {p5[i]:.1f}" for i in ranked[-15:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,6 +132,8 @@ def main() -> None:
     which.add_argument("--random", action="store_true", help="the chance baseline")
     parser.add_argument("--min-images", type=int, default=10)
     parser.add_argument("--max-pairs", type=int, default=100)
+    parser.add_argument("--words", action="store_true",
+                        help="also print single-word P@5 by frequency, best and worst words")
     args = parser.parse_args()
 
     if args.dataset == "flickr8k":
@@ -139,6 +159,8 @@ def main() -> None:
               "split": args.split if args.dataset == "flickr8k" else "all"}
     report |= retrieval_report(images, caption_vectors, caption_image)
     report |= word_query_report(images, queries, relevant, word_vectors)
+    if args.words:
+        word_breakdown(images, queries, relevant, word_vectors)
     for key, value in report.items():
         print(f"{key:12} {value:.3f}" if isinstance(value, float) else f"{key:12} {value}")
     print(json.dumps(report))
