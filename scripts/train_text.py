@@ -1,7 +1,7 @@
 """Train the word space on any caption dataset.
 
-    python -m scripts.train_text --model glove --out models/text.kv
-    python -m scripts.train_text --dataset instacities --path DIR --model word2vec --dim 300
+    python -m scripts.train_text --model glove --out runs/text.kv
+    python -m scripts.train_text --dataset instacities --path DIR --model word2vec --out runs/i.kv
 
 Writes the vectors in gensim's native format (tf-idf weights kept) and, beside them, in word2vec
 text format (`.txt`) so that any tool of the ecosystem can read them.
