@@ -20,13 +20,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from scripts.cache_features import Views
 from scripts.common import SHARED_FLICKR8K
-from server.backbone import to_input
 from server.datasets import TUXPAINT_STAMPS, CaptionedImage, read_flickr8k, read_tuxpaint
 from server.encoder import ImageEncoder, load_words
 from server.metrics import average_precision, precision_at_k, retrieval_report
@@ -34,25 +32,12 @@ from server.text import tokenize
 from server.wordspace import TextSpace
 
 
-class ImageFiles(Dataset):
-    """Image files as network inputs, decoded in a worker process."""
-
-    def __init__(self, paths: list[Path], size: int):
-        self.paths, self.size = paths, size
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        with Image.open(self.paths[index]) as image:
-            return to_input(image, self.size)
-
-
 def embed_images(encoder: ImageEncoder, paths: list[Path], batch_size: int = 32) -> np.ndarray:
-    loader = DataLoader(ImageFiles(paths, encoder.image_size), batch_size=batch_size,
+    """The plain view of each image (as cached for training), decoded in a worker process."""
+    loader = DataLoader(Views(paths, 1, encoder.image_size), batch_size=batch_size,
                         num_workers=1)
-    return np.concatenate([encoder.embed_inputs(b) for b in tqdm(loader, desc="images",
-                                                                  unit="batch")])
+    return np.concatenate([encoder.embed_inputs(b[:, 0]) for b in tqdm(loader, desc="images",
+                                                                        unit="batch")])
 
 
 def normalise(rows: np.ndarray) -> np.ndarray:
@@ -67,11 +52,12 @@ def word_queries(records: list[CaptionedImage], words: TextSpace, min_images: in
     image_words = [set().union(*caps) for caps in caption_words]
     frequency = Counter(w for ws in image_words for w in ws)
     singles = sorted(w for w, n in frequency.items() if n >= min_images and w in words)
+    single_set = set(singles)
     pair_count: Counter[tuple[str, str]] = Counter()
     for caps in caption_words:
         pairs_here = set()
         for cap in caps:
-            pairs_here |= set(itertools.combinations(sorted(cap & set(singles)), 2))
+            pairs_here |= set(itertools.combinations(sorted(cap & single_set), 2))
         pair_count.update(pairs_here)
     pairs = [p for p, n in pair_count.most_common(max_pairs) if n >= min_images // 2]
     queries = [(w,) for w in singles] + pairs
