@@ -37,7 +37,13 @@ from server.losses import make_loss
 from server.metrics import retrieval_report
 from server.model import CaptionBatch, JointModel, ModelConfig
 from server.text import tokenize
-from server.wordspace import TextSpace, Word2VecConfig, load_pretrained_glove, train_word2vec
+from server.wordspace import (
+    TextSpace,
+    Word2VecConfig,
+    keyed_vectors,
+    load_pretrained_glove,
+    train_word2vec,
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,7 @@ def make_text_space(config: TrainConfig, captions: list[str]) -> TextSpace:
         vectors = load_pretrained_glove()
         seen = {w for s in sentences for w in s}  # keep the captions' words only: a small model
         keep = [w for w in vectors.index_to_key if w in seen]
-        small = type(vectors)(vectors.vector_size, count=0, dtype=np.float32)
-        small.add_vectors(keep, vectors[keep])
-        vectors = small
+        vectors = keyed_vectors(keep, vectors[keep])
     else:
         raise ValueError(f"unknown text model {config.text_model!r}")
     space = TextSpace(vectors)

