@@ -1,0 +1,80 @@
+"""Index a gallery: embed every image of a folder (or a caption dataset) with the shipped model.
+
+    python -m scripts.index ~/Pictures --index runs/index/pictures
+    python -m scripts.index --dataset flickr8k --split test --index runs/index/flickr8k-test
+    python -m scripts.index --dataset tuxpaint --index runs/index/tuxpaint
+
+Run it again after adding, changing or deleting images: only those are (re)embedded. Ctrl-C or a
+crash loses at most one chunk; the next run resumes. Bad files are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from scripts.common import SHARED_FLICKR8K
+from server.datasets import DATASET_KINDS, TUXPAINT_STAMPS, open_dataset
+from server.encoder import DEFAULT_MODEL_DIR, ImageEncoder
+from server.gallery import GalleryError
+from server.indexer import IndexReport, build_index, dataset_sources, scan_folder
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, nargs="?", help="a folder of images (recursive)")
+    parser.add_argument("--dataset", choices=DATASET_KINDS,
+                        help="index a caption dataset instead of a folder")
+    parser.add_argument("--path", type=Path, help="the dataset's root (default for flickr8k: "
+                        "../shared/datasets/flickr8k; for tuxpaint: the Debian stamps)")
+    parser.add_argument("--split", help="flickr8k split: train, dev or test")
+    parser.add_argument("--index", type=Path, required=True, help="the index folder to update")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="images per saved chunk: at most this much work is lost on a crash")
+    parser.add_argument("--workers", type=int, default=1, help="image decoding processes")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="re-embed everything (needed after changing the model)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if (args.folder is None) == (args.dataset is None):
+        parser.error("give either a folder or --dataset")
+    return args
+
+
+def sources_from(args: argparse.Namespace):
+    if args.folder is not None:
+        return args.folder.resolve(), scan_folder(args.folder)
+    default = {"flickr8k": SHARED_FLICKR8K, "tuxpaint": TUXPAINT_STAMPS}.get(args.dataset)
+    path = args.path or default
+    if path is None:
+        raise ValueError(f"--dataset {args.dataset} needs --path")
+    return dataset_sources(open_dataset(args.dataset, path, split=args.split))
+
+
+def run(argv: list[str] | None = None) -> IndexReport:
+    args = parse_args(argv)
+    root, sources = sources_from(args)
+    encoder = ImageEncoder(args.model, runtime=args.runtime)
+    return build_index(sources, root, args.index, encoder, batch_size=args.batch_size,
+                       chunk_size=args.chunk_size, workers=args.workers, dtype=args.dtype,
+                       rebuild=args.rebuild, progress=not args.quiet)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        report = run()
+    except (GalleryError, FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    print(report.summary())
+
+
+if __name__ == "__main__":
+    main()

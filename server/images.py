@@ -1,0 +1,71 @@
+"""Decode untrusted image files and uploads into plain RGB, or say in words why not.
+
+Everything that reaches the network goes through `open_image`, for the indexer (files in a
+gallery folder) and the server (uploads) alike. Odd but valid files are decoded the way a viewer
+shows them (EXIF orientation applied, CMYK converted, transparency on white, 16-bit scaled to 8);
+broken or hostile ones raise `BadImage` with a reason, never anything else.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from server.backbone import flatten_alpha
+
+# 64 megapixels: a 9000 x 7000 camera photo passes, a decompression bomb (a small file that
+# claims to be 30000 x 30000) is refused before a single pixel is decoded.
+MAX_PIXELS = 64_000_000
+
+
+class BadImage(ValueError):
+    """A file or upload that cannot be used as an image; the message says why."""
+
+
+def open_image(source: Path | bytes, draft_size: int | None = None,
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode a file or bytes into an upright RGB image.
+
+    `draft_size` lets JPEG decoding scale down by 2, 4 or 8 on the fly while keeping both sides
+    at least that large: a 4000 x 3000 photo for a 240-pixel network decodes 8x faster.
+    """
+    with warnings.catch_warnings():
+        # Pillow only warns between its own limit and twice it; for us a bomb is an error
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            stream = io.BytesIO(source) if isinstance(source, bytes) else source
+            image = Image.open(stream)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BadImage(f"too large: {width}x{height} pixels (the limit is "
+                               f"{max_pixels:,}); a decompression bomb or a huge scan")
+            if draft_size and image.format == "JPEG":
+                image.draft("RGB", (draft_size, draft_size))
+            image.load()
+            return _to_rgb(ImageOps.exif_transpose(image))
+        except BadImage:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise BadImage(f"too large: {error}") from None
+        except Image.UnidentifiedImageError:
+            raise BadImage("not an image (no known image format)") from None
+        except FileNotFoundError:
+            raise BadImage("file not found") from None
+        except Exception as error:  # any decoder failure is a bad file, never a crash
+            raise BadImage(f"cannot decode: {error}") from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit (and 32-bit integer) greyscale: convert("RGB") would clip, so scale to 8 bits
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() <= 65535 else pixels.max()
+        image = Image.fromarray((pixels / top * 255.0).round().astype(np.uint8), "L")
+    elif image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
+    return flatten_alpha(image)
