@@ -10,7 +10,8 @@ INSTALLED := $(VENV)/.installed
 
 venv: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# setup.py and the C source too: pip install -e rebuilds the cphoc extension
+$(INSTALLED): pyproject.toml setup.py cphoc/cphoc.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -31,4 +32,4 @@ model: $(INSTALLED)
 	$(PY) -m scripts.train --out models
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info cphoc/*.so
