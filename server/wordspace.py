@@ -128,10 +128,26 @@ class TextSpace:
         return out
 
     def nearest_words(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
-        """The k vocabulary words most cosine-similar to `vector` (empty for the zero vector)."""
+        """The k vocabulary words most cosine-similar to `vector` (empty for the zero vector).
+
+        Our own product over gensim's unit vectors: `similar_by_vector` spends ~8 ms a call in
+        Python overhead, 50x the arithmetic, and the server calls this for every query.
+        """
         if not np.any(vector):
             return []
-        return self.vectors.similar_by_vector(vector, topn=k)
+        scores = self._unit_vectors() @ (np.asarray(vector, np.float32) / np.linalg.norm(vector))
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.vectors.index_to_key[i], float(scores[i])) for i in top]
+
+    def _unit_vectors(self) -> np.ndarray:
+        """Unit-length rows, computed once per vectors array (gensim's recomputes every call)."""
+        source = self.vectors.vectors
+        if getattr(self, "_unit_source", None) is not source:
+            self._unit = source / np.linalg.norm(source, axis=1, keepdims=True).clip(min=1e-12)
+            self._unit_source = source
+        return self._unit
 
     def save(self, path: Path) -> None:
         """Save in gensim's native format (idf kept as a per-word attribute)."""
