@@ -1,0 +1,239 @@
+"""The query server: one asyncio process, WebSocket queries and plain HTTP on the same port.
+
+HTTP GET serves the page (`/`, and the other files of web/ by name) and gallery images
+(`/images/<id>`); nothing else on disk can be reached, because paths are looked up, never
+joined. WebSocket messages are the JSON protocol of docs/protocol.md; binary messages are image
+uploads. A client's mistake gets an error message on its own connection and nothing else
+changes: no traceback, no closed connection, no state touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import itertools
+import json
+import logging
+import mimetypes
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from server.encoder import ImageEncoder, load_words
+from server.gallery import Gallery
+from server.images import BadImage, open_image
+from server.phoc import SpellingIndex
+from server.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
+from server.retrieval import Retriever
+from server.search import make_search
+
+log = logging.getLogger("wordpix.server")
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+MAX_MESSAGE = 16 * 2**20       # the protocol closes a connection (1009) beyond this
+MAX_TEXT_MESSAGE = 64 * 2**10  # a JSON request is small; larger ones get an error
+MAX_UPLOAD = 10 * 2**20
+MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
+MAX_RESULTS = 200
+DEFAULT_RESULTS = 24
+# Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
+LOCAL_ORIGINS = [None, "null",
+                 re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
+
+
+@dataclass
+class Session:
+    """What one connection remembers: its uploaded images, by number."""
+
+    uploads: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
+    numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+class ClientError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class App:
+    """Everything a request needs, loaded once at startup."""
+
+    def __init__(self, retriever: Retriever, encoder: ImageEncoder, web_dir: Path = WEB_DIR,
+                 name: str = "gallery"):
+        self.retriever, self.encoder, self.name = retriever, encoder, name
+        self.gallery = retriever.gallery
+        self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
+            if Path(web_dir).is_dir() else {}
+        if "/index.html" in self.web_files:
+            self.web_files["/"] = self.web_files["/index.html"]
+        self.hello = {
+            "type": "hello", "gallery": {"name": name, "count": len(self.gallery)},
+            "examples": retriever.answerable(), "gallery_examples": retriever.gallery_examples(),
+            "limits": {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS,
+                       "results": MAX_RESULTS, "upload_bytes": MAX_UPLOAD},
+        }
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def handle(self, connection: ServerConnection) -> None:
+        session = Session()
+        try:
+            await connection.send(json.dumps(self.hello))
+            async for message in connection:
+                await connection.send(json.dumps(await self.reply(message, session)))
+        except ConnectionClosed:
+            pass
+
+    async def reply(self, message: str | bytes, session: Session) -> dict:
+        started = time.perf_counter()
+        request_id = None
+        try:
+            if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
+                return await self.upload(message, session, started)
+            request = _decode(message)
+            request_id = request.get("id")
+            kind = request.get("type")
+            if kind == "query":
+                return self.query(request, session, started)
+            if kind == "ping":
+                return {"type": "pong", "id": request_id}
+            raise ClientError("bad_type", f"unknown message type {kind!r}: send "
+                                          '{"type": "query", "q": "beach+sunrise"}')
+        except ClientError as error:
+            log.debug("client error %s: %s", error.code, error)
+            return {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
+        except QueryError as error:
+            return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
+        except Exception:
+            log.exception("failed to answer a message")
+            return {"type": "error", "id": request_id, "code": "internal",
+                    "error": "the server failed to answer this message (it is logged)"}
+
+    def query(self, request: dict, session: Session, started: float) -> dict:
+        text = request.get("q")
+        if not isinstance(text, str):
+            raise ClientError("bad_request", 'a query message needs "q": the query text')
+        k = request.get("k", DEFAULT_RESULTS)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_RESULTS:
+            raise ClientError("bad_request", f'"k" must be a whole number from 1 to {MAX_RESULTS}')
+        exclude = request.get("exclude_query_images", True)
+        answer = self.retriever.answer(text, session.uploads, k=k,
+                                       exclude_query_images=exclude is not False)
+        results = [{"id": hit.id, "score": hit.score, "caption": hit.caption,
+                    "url": f"/images/{hit.id}"} for hit in answer.hits]
+        return {"type": "results", "id": request.get("id"), "q": text, "query": answer.query,
+                "terms": answer.terms,
+                "corrections": [{"from": a, "to": b} for a, b in answer.corrections],
+                "results": results, "nearest_words": answer.nearest_words,
+                "ms": round((time.perf_counter() - started) * 1e3, 3)}
+
+    async def upload(self, data: bytes, session: Session, started: float) -> dict:
+        if len(data) > MAX_UPLOAD:
+            raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
+                                            f"most {MAX_UPLOAD:,})")
+        try:
+            # decoding and the CNN take tens of milliseconds: off the event loop
+            vector = await asyncio.to_thread(self._embed_upload, data)
+        except BadImage as error:
+            raise ClientError("bad_upload", f"the upload is not a usable image: {error}") from None
+        number = next(session.numbers)
+        session.uploads[number] = vector
+        while len(session.uploads) > MAX_UPLOADS:
+            session.uploads.popitem(last=False)
+        return {"type": "uploaded", "upload": number, "term": f"[UPLOAD_{number}]",
+                "ms": round((time.perf_counter() - started) * 1e3, 3)}
+
+    def _embed_upload(self, data: bytes) -> np.ndarray:
+        return self.encoder.embed([open_image(data, draft_size=self.encoder.image_size)])[0]
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def http(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None  # the WebSocket handshake goes on (and checks the Origin)
+        path = request.path.split("?", 1)[0]
+        if path in self.web_files:
+            return await _file_response(self.web_files[path], cache="no-cache")
+        match = re.fullmatch(r"/images/(\d{1,9})", path)
+        if match:
+            item = self.gallery.by_id(int(match.group(1)))
+            if item is not None:
+                return await _file_response(self.gallery.root / item.path, cache="max-age=3600")
+        if path == "/health":
+            return _response(http.HTTPStatus.OK, json.dumps(
+                {"ok": True, "images": len(self.gallery)}).encode(), "application/json")
+        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+
+def _decode(message: str | bytes) -> dict:
+    if isinstance(message, bytes):
+        try:
+            message = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientError("bad_json", "the message is neither an image nor UTF-8 JSON"
+                              ) from None
+    if len(message) > MAX_TEXT_MESSAGE:
+        raise ClientError("too_large", f"the message is too long ({len(message):,} characters,"
+                                       f" at most {MAX_TEXT_MESSAGE:,})")
+    try:
+        request = json.loads(message)
+    except (json.JSONDecodeError, RecursionError):
+        raise ClientError("bad_json", "the message is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise ClientError("bad_json", "the message must be a JSON object")
+    return request
+
+
+def _response(status: http.HTTPStatus, body: bytes, content_type: str,
+              cache: str = "no-store") -> Response:
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", cache), ("X-Content-Type-Options", "nosniff")])
+    return Response(status.value, status.phrase, headers, body)
+
+
+async def _file_response(path: Path, cache: str) -> Response:
+    try:
+        body = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return _response(http.HTTPStatus.OK, body, content_type, cache)
+
+
+def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
+             backend: str = "auto") -> App:
+    """Load the words, the CNN and the gallery, logging how long each took."""
+    timings = {}
+    start = time.perf_counter()
+    words = load_words(model_dir)
+    spelling = SpellingIndex(words.vectors.index_to_key)
+    timings["words"] = time.perf_counter() - start
+    start = time.perf_counter()
+    encoder = ImageEncoder(model_dir)
+    timings["cnn"] = time.perf_counter() - start
+    start = time.perf_counter()
+    gallery = Gallery(index_dir, model_fingerprint=encoder.fingerprint)
+    search = make_search(gallery.vectors, backend, index_file=gallery.search_cache)
+    timings["gallery"] = time.perf_counter() - start
+    app = App(Retriever(words, gallery, search, spelling), encoder, web_dir,
+              name=Path(index_dir).name)
+    log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
+             len(words.vectors.index_to_key), timings["words"], timings["cnn"], len(gallery),
+             timings["gallery"])
+    return app
+
+
+async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
+                allow_origins: list[str] = ()) -> Server:
+    origins = [*LOCAL_ORIGINS, re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
+               *allow_origins]
+    return await serve(app.handle, host, port, process_request=app.http, origins=origins,
+                       max_size=MAX_MESSAGE, compression=None, server_header="wordpix")

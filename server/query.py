@@ -1,0 +1,123 @@
+"""The query language: words, phrases and images added and subtracted, with weights.
+
+    beach+sunrise        car-yellow          [IMG_1]+park+park+park
+    3*park + [IMG_12]    red car - night     [UPLOAD_1] - 0.5*dog
+
+A query is terms joined by `+` or `-` (a leading sign is allowed). A term is a phrase of one or
+more words, a gallery image `[IMG_<id>]`, or an image uploaded on this connection
+`[UPLOAD_<n>]`, optionally preceded by a weight `<number>*`. Repeating a term adds its weight.
+Spaces are free. `parse` turns text into `Term`s and raises only `QueryError`, whose message is
+meant for the user.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from server.text import tokenize
+
+MAX_QUERY_CHARS = 500
+MAX_TERMS = 32
+MAX_WEIGHT = 100.0
+
+_IMAGE = re.compile(r"\[\s*(IMG|UPLOAD)_(\d{1,9})\s*\]", re.IGNORECASE)
+_WEIGHT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*\*")
+_WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
+
+
+class QueryError(ValueError):
+    """A query that cannot be run; the message says why, in words for the user."""
+
+
+@dataclass(frozen=True)
+class Term:
+    sign: Literal[1, -1]
+    weight: float
+    kind: Literal["words", "image", "upload"]
+    text: str                      # the term as typed, without sign and weight
+    words: tuple[str, ...] = ()    # for kind "words": its tokens (stop words dropped)
+    ref: int = 0                   # for "image": the gallery id; for "upload": its number
+
+
+def parse(query: object) -> list[Term]:
+    if not isinstance(query, str):
+        raise QueryError("the query must be a string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long ({len(query)} characters, at most "
+                         f"{MAX_QUERY_CHARS})")
+    if not query.strip():
+        raise QueryError("the query is empty: type words like beach+sunrise")
+    pieces = _split_signs(query)
+    if len(pieces) > MAX_TERMS:
+        raise QueryError(f"too many terms ({len(pieces)}, at most {MAX_TERMS})")
+    terms = [_term(sign, text) for sign, text in pieces]
+    if not any(term.sign > 0 for term in terms):
+        raise QueryError("the query needs at least one term to add, not only ones to subtract")
+    return terms
+
+
+def _split_signs(query: str) -> list[tuple[int, str]]:
+    """[(sign, text)] for each term; signs inside [...] or in a weight's number don't split."""
+    pieces: list[tuple[int, str]] = []
+    sign, start, depth = 1, 0, 0
+    text = query.strip()
+    if text[0] in "+-":
+        sign, start = (1 if text[0] == "+" else -1), 1
+    for position in range(start, len(text) + 1):
+        char = text[position] if position < len(text) else None
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        elif char is None or (char in "+-" and depth == 0):
+            piece = text[start:position]
+            if not piece.strip():
+                where = "at the end" if char is None else f"before the {char!r} at {position + 1}"
+                raise QueryError(f"a term is missing {where}")
+            pieces.append((sign, piece))
+            if char is not None:
+                sign, start = (1 if char == "+" else -1), position + 1
+    return pieces
+
+
+def _term(sign: int, text: str) -> Term:
+    weight = 1.0
+    match = _WEIGHT.match(text)
+    if match:
+        weight = float(match.group(1))
+        if not 0 < weight <= MAX_WEIGHT:
+            raise QueryError(f"the weight {match.group(1)} must be above 0 and at most "
+                             f"{MAX_WEIGHT:g}")
+        text = text[match.end():]
+    text = text.strip()
+    if not text:
+        raise QueryError(f"the weight {weight:g}* has no term after it")
+    image = _IMAGE.fullmatch(text)
+    if image:
+        kind = "image" if image.group(1).upper() == "IMG" else "upload"
+        return Term(sign, weight, kind, text, ref=int(image.group(2)))
+    if "[" in text or "]" in text:
+        raise QueryError(f"{text!r} is not an image reference: write [IMG_<id>] or "
+                         "[UPLOAD_<n>]")
+    if "*" in text:
+        raise QueryError(f"{text!r}: a weight goes before its term, as in 3*park")
+    words = tuple(tokenize(text))
+    if not words:
+        if _WORD_CHARS.search(text):
+            raise QueryError(f"{text!r} has only common words (like 'the' or 'a') that carry "
+                             "no meaning here")
+        raise QueryError(f"{text!r} has no words in it")
+    return Term(sign, weight, "words", text, words)
+
+
+def format_terms(terms: list[Term]) -> str:
+    """The query as understood, in the language itself (e.g. `3*park - [IMG_2]`)."""
+    parts = []
+    for index, term in enumerate(terms):
+        sign = "-" if term.sign < 0 else ("+" if index else "")
+        weight = "" if term.weight == 1 else f"{term.weight:g}*"
+        body = term.text if term.kind != "words" else " ".join(term.words)
+        parts.append(f"{sign}{weight}{body}")
+    return "".join(parts)

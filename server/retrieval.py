@@ -1,0 +1,129 @@
+"""Queries to ranked gallery images: the semantics of the query language.
+
+Each term becomes a unit vector (a word's joint-space vector; a phrase's mean of its words; a
+gallery or uploaded image's embedding), is multiplied by its weight and sign, and the terms are
+summed. The gallery is ranked by cosine similarity to the sum, leaving out the images the query
+names. Unknown words are replaced by the vocabulary word with the nearest PHOC, and the answer
+says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from server.gallery import Gallery
+from server.phoc import SpellingIndex
+from server.query import QueryError, Term, format_terms, parse
+from server.search import Search
+from server.text import tokenize
+from server.wordspace import TextSpace
+
+# The reference's examples; the page shows those the loaded model can answer.
+SEED_EXAMPLES = (
+    "america", "england", "sydney", "flag", "healthy", "happyness", "music", "eye", "hairstyle",
+    "watch", "work", "people+park", "bike+park", "bike-park", "beach+sunrise", "beach-sunrise",
+    "car+yellow", "car-yellow", "cold", "cold-snow", "train", "train-car", "paint",
+    "travel+paint", "fish", "fish+food",
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+    path: str
+    caption: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    query: str                                  # the query as understood
+    terms: list[dict]                           # each term: sign, weight, kind, text, used
+    corrections: list[tuple[str, str]]          # (typed, used instead)
+    hits: list[Hit]
+    nearest_words: list[tuple[str, float]] = field(default_factory=list)
+
+
+class Retriever:
+    def __init__(self, words: TextSpace, gallery: Gallery, search: Search,
+                 spelling: SpellingIndex | None = None):
+        self.words, self.gallery, self.search = words, gallery, search
+        self.spelling = spelling or SpellingIndex(words.vectors.index_to_key)
+
+    def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
+               exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:
+        terms = parse(text)
+        vector, understood, corrections, rows = self.query_vector(terms, uploads or {})
+        hits = self.search.search(vector, k, exclude=rows if exclude_query_images else ())
+        items = self.gallery.items(hits.rows)
+        return Answer(
+            query=format_terms(terms), terms=understood, corrections=corrections,
+            hits=[Hit(item.id, round(float(score), 4), item.path, item.caption)
+                  for item, score in zip(items, hits.scores, strict=True)],
+            nearest_words=[(w, round(float(s), 4))
+                           for w, s in self.words.nearest_words(vector, nearest_words)])
+
+    def query_vector(self, terms: list[Term], uploads: Mapping[int, np.ndarray]
+                     ) -> tuple[np.ndarray, list[dict], list[tuple[str, str]], set[int]]:
+        """The summed vector, each term as understood, word corrections, gallery rows named."""
+        total = np.zeros(self.words.dim, np.float32)
+        understood, corrections, rows = [], [], set()
+        for term in terms:
+            if term.kind == "words":
+                used = [self._known_word(word, corrections) for word in term.words]
+                vector = np.mean([_unit(self.words.word_vector(w)) for w in used], axis=0)
+            elif term.kind == "image":
+                item = self.gallery.by_id(term.ref)
+                if item is None:
+                    raise QueryError(f"there is no image {term.text} in this gallery")
+                rows.add(item.row)
+                used, vector = [term.text], np.asarray(self.gallery.vectors[item.row])
+            else:
+                if term.ref not in uploads:
+                    raise QueryError(f"no {term.text} on this connection: upload an image first")
+                used, vector = [term.text], uploads[term.ref]
+            total += term.sign * term.weight * _unit(vector)
+            understood.append({"sign": "+" if term.sign > 0 else "-", "weight": term.weight,
+                               "kind": term.kind, "text": term.text, "used": used})
+        if np.linalg.norm(total) < 1e-6:
+            raise QueryError("the terms cancel each other out: nothing is left to search for")
+        return total, understood, corrections, rows
+
+    def _known_word(self, word: str, corrections: list[tuple[str, str]]) -> str:
+        if word in self.words:
+            return word
+        correction = self.spelling.correct(word)
+        if correction is None:
+            suggestions = ", ".join(w for w, _ in self.spelling.nearest(word, 3))
+            raise QueryError(f"unknown word {word!r}: the model never saw it in a caption. "
+                             f"Did you mean {suggestions}?")
+        corrections.append((word, correction.word))
+        return correction.word
+
+    def answerable(self, queries: tuple[str, ...] = SEED_EXAMPLES) -> list[str]:
+        """The queries this model can run (misspellings it can correct included)."""
+        good = []
+        for query in queries:
+            try:
+                self.query_vector(parse(query), {})
+                good.append(query)
+            except QueryError:
+                pass
+        return good
+
+    def gallery_examples(self, count: int = 8) -> list[str]:
+        """The words this gallery's captions use most that the model knows (none without
+        captions)."""
+        counts = Counter(
+            word for item in self.gallery.all_items() if item.caption
+            for word in set(tokenize(item.caption)) if word in self.words)
+        return [word for word, _ in counts.most_common(count)]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
