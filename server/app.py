@@ -103,6 +103,8 @@ class App:
             kind = request.get("type")
             if kind == "query":
                 return self.query(request, session, started)
+            if kind == "browse":
+                return self.browse(request, started)
             if kind == "ping":
                 return {"type": "pong", "id": request_id}
             raise ClientError("bad_type", f"unknown message type {kind!r}: send "
@@ -121,9 +123,7 @@ class App:
         text = request.get("q")
         if not isinstance(text, str):
             raise ClientError("bad_request", 'a query message needs "q": the query text')
-        k = request.get("k", DEFAULT_RESULTS)
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_RESULTS:
-            raise ClientError("bad_request", f'"k" must be a whole number from 1 to {MAX_RESULTS}')
+        k = _whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
         exclude = request.get("exclude_query_images", True)
         answer = self.retriever.answer(text, session.uploads, k=k,
                                        exclude_query_images=exclude is not False)
@@ -133,6 +133,16 @@ class App:
                 "terms": answer.terms,
                 "corrections": [{"from": a, "to": b} for a, b in answer.corrections],
                 "results": results, "nearest_words": answer.nearest_words,
+                "ms": round((time.perf_counter() - started) * 1e3, 3)}
+
+    def browse(self, request: dict, started: float) -> dict:
+        """A page of the gallery in id order, for the grid before any query."""
+        k = _whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
+        offset = _whole_number(request, "offset", 0, 0, 2**31)
+        results = [{"id": item.id, "score": None, "caption": item.caption,
+                    "url": f"/images/{item.id}"} for item in self.gallery.page(offset, k)]
+        return {"type": "gallery", "id": request.get("id"), "offset": offset,
+                "total": len(self.gallery), "results": results,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
     async def upload(self, data: bytes, session: Session, started: float) -> dict:
@@ -171,6 +181,13 @@ class App:
             return _response(http.HTTPStatus.OK, json.dumps(
                 {"ok": True, "images": len(self.gallery)}).encode(), "application/json")
         return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+
+def _whole_number(request: dict, name: str, default: int, low: int, high: int) -> int:
+    value = request.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ClientError("bad_request", f'"{name}" must be a whole number from {low} to {high}')
+    return value
 
 
 def _decode(message: str | bytes) -> dict:

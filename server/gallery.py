@@ -100,6 +100,10 @@ class Gallery:
         found = self._select("WHERE id = ?", [image_id])
         return found[0] if found else None
 
+    def page(self, offset: int, count: int) -> list[Item]:
+        """Images in id order: for a fresh index, [IMG_n] is the n-th of the first page."""
+        return self._select("ORDER BY id LIMIT ? OFFSET ?", [count, offset])
+
     def all_items(self) -> list[Item]:
         return self._select("ORDER BY row", [])
 

@@ -211,7 +211,7 @@ def _previous_index(index_dir: Path, fingerprint: str,
                     rebuild: bool) -> tuple[dict[str, _Done], int]:
     """What the current index knows, by relative path, and its next free id."""
     if rebuild or not (index_dir / "manifest.json").exists():
-        return {}, 0
+        return {}, 1  # ids start at 1: [IMG_1] is the first image of a fresh gallery
     try:
         gallery = Gallery(index_dir, model_fingerprint=fingerprint)
     except GalleryError as error:
