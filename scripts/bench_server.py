@@ -1,0 +1,150 @@
+"""Benchmark the query server over a real WebSocket on loopback.
+
+    python -m scripts.bench_server                      # 10k images, 100 clients
+    python -m scripts.bench_server --images 100000 --clients 50 --seconds 5
+
+Makes a gallery index of synthetic vectors (clustered like real embeddings, tagged with the
+shipped model so the server accepts it), starts `python -m server` on it in its own process,
+and measures from this process:
+1. the in-process cost of answering a query (`Retriever.answer`: parse, vector, search, records,
+   nearest words): the floor the server cannot go under;
+2. the warm round trip of one client, one query at a time: p50 / p99;
+3. the throughput with many concurrent clients, each sending its next query on each reply.
+Queries are one or two vocabulary words drawn at random, with a random sign.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from websockets.asyncio.client import connect
+
+from scripts.bench_index import clustered_vectors
+from server.encoder import DEFAULT_MODEL_DIR, load_words, model_fingerprint
+from server.gallery import Gallery, Item, write_generation
+from server.retrieval import Retriever
+from server.search import make_search
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_gallery(directory: Path, count: int) -> None:
+    items = [Item(i + 1, i, f"synthetic/{i:07d}.jpg", 0, 0, None) for i in range(count)]
+    write_generation(directory, root=directory, model_fingerprint=model_fingerprint(
+        DEFAULT_MODEL_DIR), items=items, vectors=clustered_vectors(count, seed=5), skipped=[],
+        next_id=count + 1)
+
+
+def random_queries(words: list[str], count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    common = words[:1000]  # the vocabulary is sorted by frequency
+    queries = []
+    while len(queries) < count:
+        first, second = rng.sample(common, 2)  # two different words never cancel out
+        queries.append(first + (rng.choice("+-") + second if rng.random() < 0.5 else ""))
+    return queries
+
+
+def in_process(index: Path, queries: list[str]) -> float:
+    words = load_words()
+    gallery = Gallery(index)
+    retriever = Retriever(words, gallery, make_search(gallery.vectors))
+    for query in queries[:100]:
+        retriever.answer(query)
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        retriever.answer(query)
+        times.append(time.perf_counter() - start)
+    return float(np.percentile(times, 50) * 1e3)
+
+
+async def round_trips(url: str, queries: list[str]) -> list[float]:
+    async with connect(url, compression=None) as websocket:
+        await websocket.recv()  # hello
+        times = []
+        for number, query in enumerate(queries):
+            start = time.perf_counter()
+            await websocket.send(json.dumps({"type": "query", "q": query, "id": number}))
+            reply = json.loads(await websocket.recv())
+            times.append(time.perf_counter() - start)
+            if reply["type"] != "results":
+                raise RuntimeError(f"{query!r}: {reply}")
+        return times
+
+
+async def throughput(url: str, queries: list[str], clients: int, seconds: float) -> float:
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(offset: int) -> None:
+        nonlocal done
+        async with connect(url, compression=None) as websocket:
+            await websocket.recv()
+            number = offset
+            while time.perf_counter() < stop:
+                await websocket.send(json.dumps(
+                    {"type": "query", "q": queries[number % len(queries)]}))
+                await websocket.recv()
+                done += 1
+                number += clients
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return done / (time.perf_counter() - start)
+
+
+def start_server(index: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port),
+                                "--index", str(index)], cwd=REPO, stderr=subprocess.PIPE,
+                               text=True)
+    for line in process.stderr:
+        if re.search("serving", line):
+            return process
+    raise RuntimeError("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=9997)
+    args = parser.parse_args()
+    queries = random_queries(load_words().vectors.index_to_key, args.queries)
+    with tempfile.TemporaryDirectory() as directory:
+        index = Path(directory)
+        make_gallery(index, args.images)
+        floor = in_process(index, queries)
+        server = start_server(index, args.port)
+        try:
+            url = f"ws://127.0.0.1:{args.port}/ws"
+            asyncio.run(round_trips(url, queries[:200]))  # warm up
+            times = asyncio.run(round_trips(url, queries))
+            rate = asyncio.run(throughput(url, queries, args.clients, args.seconds))
+        finally:
+            server.terminate()
+            server.wait()
+    p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+    print(f"\n## Query server, {args.images:,}-image gallery, top 24, loopback WebSocket")
+    print("| measure | value |\n|---|---|")
+    print(f"| answer in process (parse, search, records, nearest words), p50 | {floor:.3f} ms |")
+    print(f"| round trip, one client, p50 | {p50:.3f} ms ({p50 / floor:.1f}x the floor) |")
+    print(f"| round trip, one client, p99 | {p99:.3f} ms |")
+    print(f"| throughput, {args.clients} concurrent clients | {rate:,.0f} queries/s |")
+
+
+if __name__ == "__main__":
+    main()
