@@ -17,7 +17,7 @@ from pathlib import Path
 
 from scripts.common import SHARED_FLICKR8K
 from server.datasets import DATASET_KINDS, TUXPAINT_STAMPS, open_dataset
-from server.encoder import DEFAULT_MODEL_DIR, ImageEncoder
+from server.encoder import DEFAULT_MODEL_DIR, ImageEncoder, load_words
 from server.gallery import GalleryError
 from server.indexer import IndexReport, build_index, dataset_sources, scan_folder
 
@@ -64,7 +64,8 @@ def run(argv: list[str] | None = None) -> IndexReport:
     encoder = ImageEncoder(args.model, runtime=args.runtime)
     return build_index(sources, root, args.index, encoder, batch_size=args.batch_size,
                        chunk_size=args.chunk_size, workers=args.workers, dtype=args.dtype,
-                       rebuild=args.rebuild, progress=not args.quiet)
+                       rebuild=args.rebuild, words=load_words(args.model),
+                       progress=not args.quiet)
 
 
 def main() -> None:

@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a gallery index made by `python -m scripts.index`")
     parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
     parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto")
+    parser.add_argument("--caption-weight", type=float, default=1.0,
+                        help="for images with a caption, rank by picture + this x caption "
+                        "(0: by the picture alone)")
     parser.add_argument("--allow-origin", action="append", default=[],
                         help="another web origin allowed to connect (repeatable)")
     parser.add_argument("--verbose", action="store_true")
@@ -33,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
-    app = load_app(args.model, args.index, args.web, args.backend)
+    app = load_app(args.model, args.index, args.web, args.backend, args.caption_weight)
     server = await start(app, args.host, args.port, args.allow_origin)
     port = server.sockets[0].getsockname()[1]
     logging.getLogger("wordpix.server").info(

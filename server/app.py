@@ -260,7 +260,7 @@ async def _file_response(path: Path, cache: str) -> Response:
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
-             backend: str = "auto") -> App:
+             backend: str = "auto", caption_weight: float = 1.0) -> App:
     """Load the words, the CNN and the gallery, logging how long each took."""
     timings = {}
     start = time.perf_counter()
@@ -272,9 +272,10 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     timings["cnn"] = time.perf_counter() - start
     start = time.perf_counter()
     gallery = Gallery(index_dir, model_fingerprint=encoder.fingerprint)
-    search = make_search(gallery.vectors, backend, index_file=gallery.search_cache)
+    vectors = gallery.search_vectors(caption_weight)
+    search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
     timings["gallery"] = time.perf_counter() - start
-    app = App(Retriever(words, gallery, search, spelling), encoder, web_dir,
+    app = App(Retriever(words, gallery, search, spelling, vectors), encoder, web_dir,
               name=Path(index_dir).name)
     log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
              len(words.vectors.index_to_key), timings["words"], timings["cnn"], len(gallery),

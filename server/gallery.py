@@ -5,6 +5,8 @@ An index is a folder:
     manifest.json          what the index is: model fingerprint, dim, dtype, image root, count,
                            and which generation of the two files below is current
     embeddings-<g>.npy     (count, dim) unit vectors, float32 or float16, memory-mapped on open
+    captions-<g>.npy       (count, dim) the captions' vectors in the same space (zero where an
+                           image has none); only when some image has a caption
     items-<g>.sqlite       one row per image (stable id, row in the matrix, path relative to the
                            root, size and mtime for incremental updates, caption) and the files
                            that were skipped, with the reason
@@ -28,7 +30,8 @@ import numpy as np
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # the files of one generation; faiss-<g>.index is the search index the server may cache there
-GENERATION_FILES = (("embeddings", "npy"), ("items", "sqlite"), ("faiss", "index"))
+GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
+                    ("faiss", "index"))
 
 
 class GalleryError(Exception):
@@ -83,11 +86,33 @@ class Gallery:
         generation = self.manifest["generation"]
         self.root = Path(self.manifest["root"])
         self.vectors = np.load(self.directory / f"embeddings-{generation}.npy", mmap_mode="r")
+        captions = self.directory / f"captions-{generation}.npy"
+        self.caption_vectors = np.load(captions, mmap_mode="r") if captions.exists() else None
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
-        self.search_cache = self.directory / f"faiss-{generation}.index"
+        self.generation = generation
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+    def search_vectors(self, caption_weight: float = 0.0) -> np.ndarray:
+        """What queries are ranked against: the image embeddings, or, for images with a
+        caption, normalize(image + caption_weight * caption), both unit vectors.
+
+        Pictures carry what the CNN learned; captions say what a picture is even where the CNN
+        is weak (clip art is far from the photos it was trained on: docs/gallery-index.md).
+        """
+        if not caption_weight or self.caption_vectors is None:
+            return self.vectors
+        captions = np.asarray(self.caption_vectors, np.float32)
+        norms = np.linalg.norm(captions, axis=1, keepdims=True)
+        blended = self.vectors + caption_weight * captions / np.maximum(norms, 1e-12)
+        return (blended / np.linalg.norm(blended, axis=1, keepdims=True)).astype(np.float32)
+
+    def search_cache(self, caption_weight: float = 0.0) -> Path:
+        """Where a faiss index of `search_vectors(caption_weight)` may be kept."""
+        tag = f"-c{caption_weight:g}" if caption_weight and self.caption_vectors is not None \
+            else ""
+        return self.directory / f"faiss-{self.generation}{tag}.index"
 
     def items(self, rows: Sequence[int]) -> list[Item]:
         """Records for matrix rows, in the order asked."""
@@ -121,18 +146,18 @@ class Gallery:
 
 def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],
                      vectors: np.ndarray, skipped: Iterable[Skipped], next_id: int,
-                     dtype: str = "float32") -> None:
+                     caption_vectors: np.ndarray | None = None, dtype: str = "float32") -> None:
     """Write a new generation and make it current; then delete what no manifest names."""
     directory.mkdir(parents=True, exist_ok=True)
     old = _read_manifest(directory)
     generation = (old["generation"] + 1) if old else 1
-    embeddings = directory / f"embeddings-{generation}.npy"
-    matrix = np.lib.format.open_memmap(embeddings, mode="w+", dtype=dtype, shape=vectors.shape)
-    matrix[:] = vectors
-    matrix.flush()
-    del matrix
-    _write_items(directory / f"items-{generation}.sqlite", items, skipped)
-    for path in (embeddings, directory / f"items-{generation}.sqlite"):
+    written = [_write_matrix(directory / f"embeddings-{generation}.npy", vectors, dtype)]
+    if caption_vectors is not None:
+        written.append(_write_matrix(directory / f"captions-{generation}.npy", caption_vectors,
+                                     dtype))
+    written.append(directory / f"items-{generation}.sqlite")
+    _write_items(written[-1], items, skipped)
+    for path in written:
         _fsync(path)
     manifest = {"format": FORMAT_VERSION, "generation": generation, "model": model_fingerprint,
                 "root": str(root), "count": len(items), "dim": int(vectors.shape[1]),
@@ -142,6 +167,14 @@ def write_generation(directory: Path, *, root: Path, model_fingerprint: str, ite
     _fsync(tmp)
     os.replace(tmp, directory / MANIFEST)
     _remove_stale(directory, generation)
+
+
+def _write_matrix(path: Path, values: np.ndarray, dtype: str) -> Path:
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
+    matrix[:] = values
+    matrix.flush()
+    del matrix
+    return path
 
 
 def _write_items(path: Path, items: list[Item], skipped: Iterable[Skipped]) -> None:

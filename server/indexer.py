@@ -41,6 +41,7 @@ from server.datasets import (
 from server.encoder import ImageEncoder
 from server.gallery import Gallery, GalleryError, Item, Skipped, write_generation
 from server.images import BadImage, open_image
+from server.wordspace import TextSpace
 
 log = logging.getLogger("wordpix.index")
 PARTIAL = "partial"
@@ -145,9 +146,13 @@ class _Done:
 
 def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
                 *, batch_size: int = 32, chunk_size: int = 256, workers: int = 1,
-                dtype: str = "float32", rebuild: bool = False,
+                dtype: str = "float32", rebuild: bool = False, words: TextSpace | None = None,
                 progress: bool = True) -> IndexReport:
-    """Bring the index in `index_dir` up to date with `sources` (paths under `root`)."""
+    """Bring the index in `index_dir` up to date with `sources` (paths under `root`).
+
+    With the model's `words`, captions are embedded too, so a captioned gallery can be searched
+    by its pictures and its captions together (the server's --caption-weight).
+    """
     started = time.perf_counter()
     root, index_dir = Path(root).resolve(), Path(index_dir)
     report = IndexReport()
@@ -198,9 +203,12 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
         items.append(Item(item_id, len(items), rel, result.size, result.mtime_ns, source.caption))
         vectors.append(result.vector)
     matrix = np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
+    captions = None
+    if words is not None and any(item.caption for item in items):
+        captions = words.caption_matrix([item.caption or "" for item in items])
     write_generation(index_dir, root=root, model_fingerprint=encoder.fingerprint, items=items,
                      vectors=matrix, skipped={s.path: s for s in skipped}.values(),
-                     next_id=next_id, dtype=dtype)
+                     next_id=next_id, caption_vectors=captions, dtype=dtype)
     shutil.rmtree(partial, ignore_errors=True)
     report.total = len(items)
     report.seconds = time.perf_counter() - started

@@ -58,8 +58,10 @@ class Answer:
 
 class Retriever:
     def __init__(self, words: TextSpace, gallery: Gallery, search: Search,
-                 spelling: SpellingIndex | None = None):
+                 spelling: SpellingIndex | None = None, vectors: np.ndarray | None = None):
+        """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors)."""
         self.words, self.gallery, self.search = words, gallery, search
+        self.vectors = gallery.vectors if vectors is None else vectors
         self.spelling = spelling or SpellingIndex(words.vectors.index_to_key)
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
@@ -121,7 +123,7 @@ class Retriever:
                 if item is None:
                     raise QueryError(f"there is no image {term.text} in this gallery")
                 rows.add(item.row)
-                used, vector = [term.text], np.asarray(self.gallery.vectors[item.row])
+                used, vector = [term.text], np.asarray(self.vectors[item.row])
             else:
                 if term.ref not in uploads:
                     raise QueryError(f"no {term.text} on this connection: upload an image first")

@@ -59,14 +59,14 @@ class SampleGallery:
 
 @pytest.fixture(scope="session")
 def sample_gallery(tmp_path_factory) -> SampleGallery:
-    from server.encoder import ImageEncoder
+    from server.encoder import ImageEncoder, load_words
     from server.indexer import build_index, scan_folder
 
     root = tmp_path_factory.mktemp("gallery")
     photos = write_sample_gallery(root / "photos")
     index = root / "index"
     build_index(scan_folder(root / "photos"), root / "photos", index, ImageEncoder(),
-                progress=False)
+                words=load_words(), progress=False)
     return SampleGallery(root / "photos", index, photos)
 
 

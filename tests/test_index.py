@@ -115,6 +115,28 @@ def test_index_embeds_good_files_and_reports_bad_ones(tmp_path, encoder):
         assert gallery.vectors[row] @ gallery.vectors[cat.row] > 0.8, name
 
 
+def test_captions_are_embedded_and_blended_with_pictures(tmp_path, encoder):
+    from server.encoder import load_words
+
+    folder, index = tmp_path / "gallery", tmp_path / "index"
+    plant_gallery(folder)
+    words = load_words()
+    index_folder(folder, index, encoder, words=words)
+    gallery = Gallery(index)
+    cat = next(item for item in gallery.all_items() if item.caption)
+    captions = np.asarray(gallery.caption_vectors)
+    assert np.allclose(captions[cat.row], words.caption_vector("a cat with stripes"))
+    assert np.count_nonzero(np.abs(captions).sum(axis=1)) == 1  # the other images have none
+    blended = gallery.search_vectors(caption_weight=1.0)
+    assert np.allclose(np.linalg.norm(blended, axis=1), 1, atol=1e-5)
+    unit_caption = captions[cat.row] / np.linalg.norm(captions[cat.row])
+    expected = gallery.vectors[cat.row] + unit_caption
+    assert np.allclose(blended[cat.row], expected / np.linalg.norm(expected), atol=1e-5)
+    others = [item.row for item in gallery.all_items() if item.row != cat.row]
+    assert np.allclose(blended[others], gallery.vectors[others])
+    assert gallery.search_vectors(caption_weight=0) is gallery.vectors
+
+
 def test_rerun_does_only_the_new_work_and_keeps_ids(tmp_path, encoder):
     folder, index = tmp_path / "gallery", tmp_path / "index"
     plant_gallery(folder)
