@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv model clean
+.PHONY: demo test lint venv model clean browser
 
 venv: $(INSTALLED)
 
@@ -20,11 +20,26 @@ $(INSTALLED): pyproject.toml setup.py cphoc/cphoc.c
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q
 
+# Headless Chromium for tests/test_web.py: Debian's package, driven by Playwright (which downloads
+# nothing). Does nothing when /usr/bin/chromium is there; without apt-get the browser tests skip.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium; \
+	else echo "no /usr/bin/chromium and no apt-get: the browser tests will be skipped"; fi
+
+# GALLERY: empty for Tux Paint's stamps (scikit-image's photos where apt can't install them),
+# flickr8k for its test split from ../shared, or any folder of images.
+GALLERY ?=
+PORT ?= 9998
+
 demo: $(INSTALLED)
-	$(PY) -m scripts.demo
+	$(PY) -m scripts.demo --gallery "$(GALLERY)" --port $(PORT)
 
 # Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: ~25 min).
 model: $(INSTALLED)

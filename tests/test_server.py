@@ -16,9 +16,9 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
+from scripts.samples import SAMPLE_PHOTOS
 from server.gallery import Gallery
 from server.retrieval import SEED_EXAMPLES
-from tests.conftest import SAMPLE_PHOTOS
 
 ISSUE_SEED = ["people+park", "bike-park", "beach+sunrise", "car-yellow", "cold-snow",
               "train-car", "travel+paint", "fish+food", "[IMG_1]+park", "[IMG_3]-dog",
