@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -101,8 +101,10 @@ class Retriever:
         for (position, terms, _, understood, corrections, _), found, near in zip(
                 good, hits, neighbours, strict=True):
             k = requests[position].k
+            corrected = [replace(term, words=tuple(said["used"])) if term.kind == "words"
+                         else term for term, said in zip(terms, understood, strict=True)]
             results[position] = Answer(
-                query=format_terms(terms), terms=understood, corrections=corrections,
+                query=format_terms(corrected), terms=understood, corrections=corrections,
                 hits=[Hit(items[int(row)].id, round(float(score), 4), items[int(row)].path,
                           items[int(row)].caption)
                       for row, score in zip(found.rows[:k], found.scores[:k], strict=True)],

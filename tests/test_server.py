@@ -144,6 +144,7 @@ def test_a_misspelling_is_corrected_and_said(client):
     assert reply["corrections"] == [{"from": "coffe", "to": "coffee"},
                                     {"from": "rockett", "to": "rocket"}]
     assert reply["terms"][0]["used"] == ["coffee"]
+    assert reply["query"] == "coffee+rocket" and reply["q"] == "coffe+rockett"
     unknown = client.query("qzxv")
     assert unknown["code"] == "bad_query" and "Did you mean" in unknown["error"]
 
