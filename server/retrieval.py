@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,8 +32,7 @@ SEED_EXAMPLES = (
 )
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     id: int
     score: float
     path: str
@@ -96,7 +96,7 @@ class Retriever:
             [rows if requests[position].exclude_query_images else ()
              for position, _, _, _, _, rows in good])
         neighbours = self.words.nearest_words_many(vectors, nearest_words)
-        wanted = sorted({int(row) for found in hits for row in found.rows})
+        wanted = sorted({row for found in hits for row in found.rows.tolist()})
         items = dict(zip(wanted, self.gallery.items(wanted), strict=True))
         for (position, terms, _, understood, corrections, _), found, near in zip(
                 good, hits, neighbours, strict=True):
@@ -105,9 +105,9 @@ class Retriever:
                          else term for term, said in zip(terms, understood, strict=True)]
             results[position] = Answer(
                 query=format_terms(corrected), terms=understood, corrections=corrections,
-                hits=[Hit(items[int(row)].id, round(float(score), 4), items[int(row)].path,
-                          items[int(row)].caption)
-                      for row, score in zip(found.rows[:k], found.scores[:k], strict=True)],
+                hits=[Hit(items[row].id, round(score, 4), items[row].path, items[row].caption)
+                      for row, score in zip(found.rows[:k].tolist(), found.scores[:k].tolist(),
+                                            strict=True)],
                 nearest_words=[(w, round(score, 4)) for w, score in near])
         return results
 
