@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint venv model clean browser
+.PHONY: demo test lint venv model clean test-packages
 
 venv: $(INSTALLED)
 
@@ -20,18 +20,22 @@ $(INSTALLED): pyproject.toml setup.py cphoc/cphoc.c
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
 
-test: lint browser
+test: lint test-packages
 	$(PY) -m pytest -q
 
-# Headless Chromium for tests/test_web.py: Debian's package, driven by Playwright (which downloads
-# nothing). Does nothing when /usr/bin/chromium is there; without apt-get the browser tests skip.
-browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+# Debian packages the tests use: Chromium for tests/test_web.py (driven by Playwright, which
+# downloads nothing) and the Tux Paint stamps (the demo's gallery). Installed without
+# recommends when missing; without apt-get the tests that need them skip, saying why.
+test-packages:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="chromium"; \
+	[ -d /usr/share/tuxpaint/stamps ] || missing="$$missing tuxpaint-stamps-default"; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium; \
-	else echo "no /usr/bin/chromium and no apt-get: the browser tests will be skipped"; fi
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "missing$$missing and no apt-get: the tests that need them will be skipped"; fi
 
 # GALLERY: empty for Tux Paint's stamps (scikit-image's photos where apt can't install them),
 # flickr8k for its test split from ../shared, or any folder of images.

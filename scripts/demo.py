@@ -22,6 +22,7 @@ from pathlib import Path
 
 from scripts.common import SHARED_FLICKR8K
 from scripts.samples import write_sample_gallery
+from server.__main__ import run as serve
 from server.datasets import TUXPAINT_STAMPS, read_flickr8k, read_tuxpaint
 from server.encoder import ImageEncoder, load_words
 from server.indexer import SourceImage, build_index, dataset_sources, scan_folder
@@ -84,8 +85,7 @@ def main() -> None:
     print(report.summary())
     print(f"\nopen http://localhost:{args.port}/  (or web/index.html?server=localhost:"
           f"{args.port} from disk); Ctrl-C stops the server\n", flush=True)
-    os.execv(sys.executable, [sys.executable, "-m", "server", "--port", str(args.port),
-                              "--index", str(index)])
+    serve(["--port", str(args.port), "--index", str(index)])  # in this process: no re-import
 
 
 if __name__ == "__main__":

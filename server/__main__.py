@@ -49,14 +49,20 @@ async def main(args: argparse.Namespace) -> None:
         await stop
 
 
-if __name__ == "__main__":
-    arguments = parse_args()
+def run(argv: list[str] | None = None) -> None:
+    """The command line: serve until Ctrl-C; a user's mistake exits with its message."""
+    arguments = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.INFO,
-                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         asyncio.run(main(arguments))
     except (GalleryError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
     except OSError as error:  # most often: the port is taken
         sys.exit(f"error: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}")
+
+
+if __name__ == "__main__":
+    run()

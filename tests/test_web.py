@@ -2,7 +2,7 @@
 
 Every test loads web/index.html from `python -m server` (or from disk) and checks what a user
 would see in the DOM: the grid, the query text, the terms strip, the notices. The browser is
-Debian's chromium driven by Playwright; nothing is downloaded (`make browser` installs it).
+Debian's chromium driven by Playwright; nothing is downloaded (`make test-packages` installs it).
 
 WORDPIX_SCREENSHOT=docs/screenshot.png writes the page at 1280x800 showing a real query.
 """
@@ -29,7 +29,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="no /usr/bin/chromium: `make browser` installs it")
+                                reason="no /usr/bin/chromium: `make test-packages` installs it")
 expect.set_options(timeout=15_000)
 
 
