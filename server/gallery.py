@@ -30,6 +30,7 @@ import numpy as np
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 # the files of one generation; faiss-<g>.index is the search index the server may cache there
+RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
 GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
                     ("faiss", "index"))
 
@@ -91,6 +92,7 @@ class Gallery:
         self.caption_vectors = np.load(captions, mmap_mode="r") if captions.exists() else None
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
         self.generation = generation
+        self._records: dict[int, Item] = {}
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -116,11 +118,20 @@ class Gallery:
         return self.directory / f"faiss-{self.generation}{tag}.index"
 
     def items(self, rows: Sequence[int]) -> list[Item]:
-        """Records for matrix rows, in the order asked."""
+        """Records for matrix rows, in the order asked.
+
+        Records read once are kept (up to RECORD_CACHE of them): a generation never changes,
+        and the server asks for the same popular images again and again.
+        """
         rows = [int(r) for r in rows]
-        marks = ",".join("?" * len(rows))
-        found = {item.row: item for item in self._select(f"WHERE row IN ({marks})", rows)}
-        return [found[r] for r in rows]
+        missing = [r for r in rows if r not in self._records]
+        if missing:
+            if len(self._records) + len(missing) > RECORD_CACHE:
+                self._records.clear()
+            marks = ",".join("?" * len(missing))
+            for item in self._select(f"WHERE row IN ({marks})", missing):
+                self._records[item.row] = item
+        return [self._records[r] for r in rows]
 
     def by_id(self, image_id: int) -> Item | None:
         found = self._select("WHERE id = ?", [image_id])
