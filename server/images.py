@@ -22,6 +22,11 @@ from server.backbone import flatten_alpha
 MAX_PIXELS = 64_000_000
 
 
+# Only the formats of photos on disk and on the web: Pillow can open many more (TIFF, EPS, ICO,
+# ...), and some of those run external programs or rarely-exercised decoders.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+
+
 class BadImage(ValueError):
     """A file or upload that cannot be used as an image; the message says why."""
 
@@ -32,29 +37,32 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
 
     `draft_size` lets JPEG decoding scale down by 2, 4 or 8 on the fly while keeping both sides
     at least that large: a 4000 x 3000 photo for a 240-pixel network decodes 8x faster.
+    A file that cannot be read raises BadImage starting "cannot read" (worth retrying later);
+    every other reason is about the file's content.
     """
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as error:
+        raise BadImage(f"cannot read: {error.strerror or error}") from None
     with warnings.catch_warnings():
         # Pillow only warns between its own limit and twice it; for us a bomb is an error
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            stream = io.BytesIO(source) if isinstance(source, bytes) else source
-            image = Image.open(stream)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise BadImage(f"too large: {width}x{height} pixels (the limit is "
-                               f"{max_pixels:,}); a decompression bomb or a huge scan")
-            if draft_size and image.format == "JPEG":
-                image.draft("RGB", (draft_size, draft_size))
-            image.load()
-            return _to_rgb(ImageOps.exif_transpose(image))
+            with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise BadImage(f"too large: {width}x{height} pixels (the limit is "
+                                   f"{max_pixels:,}); a decompression bomb or a huge scan")
+                if draft_size and image.format == "JPEG":
+                    image.draft("RGB", (draft_size, draft_size))
+                image.load()
+                return _to_rgb(ImageOps.exif_transpose(image))
         except BadImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise BadImage(f"too large: {error}") from None
         except Image.UnidentifiedImageError:
-            raise BadImage("not an image (no known image format)") from None
-        except FileNotFoundError:
-            raise BadImage("file not found") from None
+            raise BadImage(f"not an image ({', '.join(FORMATS)} are read)") from None
         except Exception as error:  # any decoder failure is a bad file, never a crash
             raise BadImage(f"cannot decode: {error}") from None
 

@@ -15,6 +15,8 @@ and not retried until they change.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 import torch
@@ -153,10 +156,35 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
     With the model's `words`, captions are embedded too, so a captioned gallery can be searched
     by its pictures and its captions together (the server's --caption-weight).
     """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(index_dir):
+        return _update(sources, Path(root).resolve(), index_dir, encoder, batch_size, chunk_size,
+                       workers, dtype, rebuild, words, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(index_dir: Path):
+    """One indexer at a time per index: two would write the same generation and chunks.
+
+    A POSIX record lock (lockf), not flock: forked decoding workers do not inherit it, so it
+    goes with the indexer itself, even when that is killed.
+    """
+    with open(index_dir / "lock", "w") as lock:
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise GalleryError(f"another indexer is updating {index_dir}: wait for it to "
+                               "finish") from None
+        yield
+
+
+def _update(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
+            batch_size: int, chunk_size: int, workers: int, dtype: str, rebuild: bool,
+            words: TextSpace | None, progress: bool) -> IndexReport:
     started = time.perf_counter()
-    root, index_dir = Path(root).resolve(), Path(index_dir)
     report = IndexReport()
-    previous, next_id = _previous_index(index_dir, encoder.fingerprint, rebuild)
+    previous, ids, next_id = _previous_index(index_dir, encoder.fingerprint, rebuild)
     partial = index_dir / PARTIAL
     done = _read_partial(partial, encoder.fingerprint)
 
@@ -170,14 +198,20 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
         except OSError as error:
             report.skipped.append(Skipped(rel, 0, 0, f"cannot read: {error.strerror}"))
             continue
+        if not S_ISREG(stat.st_mode):  # a FIFO named x.jpg would block the decoder forever
+            report.skipped.append(Skipped(rel, 0, 0, "cannot read: not a regular file"))
+            continue
         stats[rel] = (source, stat.st_size, stat.st_mtime_ns)
-        earlier = previous.get(rel) or done.get(rel)
-        if earlier and (earlier.size, earlier.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            known[rel] = earlier
+        # the killed run's chunk first: it may hold a newer version than the index
+        same = [d for d in (done.get(rel), previous.get(rel))
+                if d and (d.size, d.mtime_ns) == (stat.st_size, stat.st_mtime_ns)]
+        if same:
+            known[rel] = same[0]
         else:
             todo.append(rel)
     report.reused = sum(1 for d in known.values() if d.vector is not None)
-    report.removed = sum(1 for rel in previous if rel not in stats)
+    report.removed = sum(1 for rel, earlier in previous.items()
+                         if rel not in stats and earlier.vector is not None)
 
     if todo:
         partial.mkdir(parents=True, exist_ok=True)
@@ -197,7 +231,7 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
         if result.vector is None:
             skipped.append(Skipped(rel, result.size, result.mtime_ns, result.reason))
             continue
-        item_id = previous[rel].id if rel in previous else None
+        item_id = ids.get(rel)
         if item_id is None:
             item_id, next_id = next_id, next_id + 1
         items.append(Item(item_id, len(items), rel, result.size, result.mtime_ns, source.caption))
@@ -215,23 +249,35 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
     return report
 
 
-def _previous_index(index_dir: Path, fingerprint: str,
-                    rebuild: bool) -> tuple[dict[str, _Done], int]:
-    """What the current index knows, by relative path, and its next free id."""
-    if rebuild or not (index_dir / "manifest.json").exists():
-        return {}, 1  # ids start at 1: [IMG_1] is the first image of a fresh gallery
+def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool
+                    ) -> tuple[dict[str, _Done], dict[str, int], int]:
+    """What the current index knows by relative path, the ids it gave, and its next free id.
+
+    A rebuild re-embeds everything but keeps the ids, so [IMG_12] stays the same picture.
+    Files skipped because they could not be read are forgotten: they are tried again.
+    """
+    if not (index_dir / "manifest.json").exists():
+        return {}, {}, 1  # ids start at 1: [IMG_1] is the first image of a fresh gallery
     try:
-        gallery = Gallery(index_dir, model_fingerprint=fingerprint)
+        gallery = Gallery(index_dir, model_fingerprint=None if rebuild else fingerprint)
     except GalleryError as error:
+        if rebuild:  # another format: start afresh
+            return {}, {}, 1
         raise GalleryError(f"{error}\n(--rebuild re-embeds every image with the loaded model)"
                            ) from None
+    items = gallery.all_items()
+    ids = {item.path: item.id for item in items}
+    next_id = gallery.manifest["next_id"]
+    if rebuild:
+        gallery.close()
+        return {}, ids, next_id
     vectors = np.asarray(gallery.vectors, np.float32)
     known = {item.path: _Done(item.size, item.mtime_ns, vectors[item.row], id=item.id)
-             for item in gallery.all_items()}
-    known |= {s.path: _Done(s.size, s.mtime_ns, reason=s.reason) for s in gallery.skipped()}
-    next_id = gallery.manifest["next_id"]
+             for item in items}
+    known |= {s.path: _Done(s.size, s.mtime_ns, reason=s.reason) for s in gallery.skipped()
+              if not s.reason.startswith("cannot read")}
     gallery.close()
-    return known, next_id
+    return known, ids, next_id
 
 
 def _embed(todo: list[str], stats: dict, encoder: ImageEncoder, partial: Path, batch_size: int,
@@ -268,7 +314,10 @@ def _write_chunk(partial: Path, chunk: list[tuple[str, _Done]]) -> None:
     vectors = np.stack([d.vector for _, d in chunk if d.vector is not None] or
                        [np.zeros(0, np.float32)])
     tmp = partial / f"chunk-{number:06d}.tmp.npz"
-    np.savez(tmp, vectors=vectors, meta=np.array(json.dumps(meta)))
+    with open(tmp, "wb") as file:
+        np.savez(file, vectors=vectors, meta=np.array(json.dumps(meta)))
+        file.flush()
+        os.fsync(file.fileno())  # on disk before it counts: a crash then loses at most this one
     os.replace(tmp, partial / f"chunk-{number:06d}.npz")
 
 
@@ -280,8 +329,13 @@ def _read_partial(partial: Path, fingerprint: str) -> dict[str, _Done]:
         return {}
     done: dict[str, _Done] = {}
     for path in sorted(partial.glob("chunk-*[0-9].npz")):
-        with np.load(path) as chunk:
-            vectors = iter(chunk["vectors"])
-            for rel, size, mtime, reason in json.loads(str(chunk["meta"])):
-                done[rel] = _Done(size, mtime, None if reason else next(vectors), reason)
+        try:
+            with np.load(path) as chunk:
+                vectors = iter(chunk["vectors"])
+                entries = [(rel, _Done(size, mtime, None if reason else next(vectors), reason))
+                           for rel, size, mtime, reason in json.loads(str(chunk["meta"]))]
+        except (OSError, ValueError, KeyError, EOFError, StopIteration):
+            log.warning("ignoring a damaged chunk of the interrupted run: %s", path.name)
+            continue
+        done.update(entries)
     return done

@@ -160,6 +160,57 @@ def test_rerun_does_only_the_new_work_and_keeps_ids(tmp_path, encoder):
     assert len(list(index.glob("embeddings-*.npy"))) == 1  # old generations are cleaned up
 
 
+def test_foreign_formats_and_unreadable_files_are_skipped_then_retried(tmp_path, encoder):
+    folder, index = tmp_path / "gallery", tmp_path / "index"
+    cat = Image.fromarray(samples.chelsea())
+    _save(cat, folder / "cat.jpg")
+    _save(cat, folder / "scan.png", format="TIFF")  # a TIFF in disguise: not a format we read
+    os.mkfifo(folder / "pipe.jpg")  # would block a decoder forever
+    report = index_folder(folder, index, encoder)
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons["scan.png"].startswith("not an image")
+    assert reasons["pipe.jpg"] == "cannot read: not a regular file"
+    (folder / "pipe.jpg").unlink()
+    _save(cat, folder / "pipe.jpg")  # fixed: a file that could not be read is tried again
+    again = index_folder(folder, index, encoder)
+    assert again.embedded == 1 and again.total == 2
+    assert [s.path for s in Gallery(index).skipped()] == ["scan.png"]
+
+
+def test_rebuild_keeps_ids_and_damaged_chunks_are_ignored(tmp_path, encoder, caplog):
+    folder, index = tmp_path / "gallery", tmp_path / "index"
+    for name, load in PHOTOS.items():
+        _save(Image.fromarray(load()), folder / f"{name}.jpg")
+    index_folder(folder, index, encoder)
+    before = {item.path: item.id for item in Gallery(index).all_items()}
+    (folder / "astronaut.jpg").unlink()
+    (index / "partial").mkdir()
+    (index / "partial" / "model").write_text(encoder.fingerprint)
+    (index / "partial" / "chunk-000000.npz").write_bytes(b"")  # as an OS crash might leave it
+    report = index_folder(folder, index, encoder, rebuild=True)
+    assert report.embedded == len(PHOTOS) - 1 and "damaged chunk" in caplog.text
+    after = {item.path: item.id for item in Gallery(index).all_items()}
+    assert after == {path: before[path] for path in after}  # [IMG_n] still means the same
+    (folder / "new").mkdir()
+    _save(Image.fromarray(samples.coffee()), folder / "new" / "coffee.jpg")
+    index_folder(folder, index, encoder)
+    assert Gallery(index).by_id(max(before.values()) + 1).path == "new/coffee.jpg"
+
+
+def test_two_indexers_never_write_one_index_at_once(tmp_path, encoder):
+    import fcntl
+
+    folder, index = tmp_path / "gallery", tmp_path / "index"
+    _save(Image.fromarray(samples.chelsea()), folder / "cat.jpg")
+    index.mkdir()
+    with open(index / "lock", "w") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running indexer holds it
+        second = subprocess.run(_index_command(folder, index), cwd=REPO, capture_output=True,
+                                text=True)
+    assert second.returncode != 0 and "another indexer is updating" in second.stderr
+    assert not (index / "manifest.json").exists()
+
+
 def test_index_of_another_model_is_refused(tmp_path, encoder):
     folder, index = tmp_path / "gallery", tmp_path / "index"
     _save(Image.fromarray(samples.chelsea()), folder / "cat.jpg")
