@@ -32,7 +32,7 @@ test-packages:
 	[ -d /usr/share/tuxpaint/stamps ] || missing="$$missing tuxpaint-stamps-default"; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
-	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
 	  $$sudo apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "missing$$missing and no apt-get: the tests that need them will be skipped"; fi

@@ -67,7 +67,8 @@ def choose_gallery(spec: str) -> tuple[str, Path, list[SourceImage]]:
         return ("tuxpaint", *dataset_sources(read_tuxpaint()))
     print("falling back to scikit-image's sample photos")
     folder = RUNS / "galleries" / "skimage"
-    write_sample_gallery(folder)
+    if not folder.is_dir():  # written once: rewriting would make every run re-embed them
+        write_sample_gallery(folder)
     return "skimage", folder.resolve(), scan_folder(folder)
 
 

@@ -16,6 +16,13 @@ from server.gallery import GalleryError
 DEFAULT_INDEX = Path("runs/index/gallery")
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--port", type=int, default=9998)
@@ -26,18 +33,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a gallery index made by `python -m scripts.index`")
     parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
     parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto")
-    parser.add_argument("--caption-weight", type=float, default=1.0,
+    parser.add_argument("--caption-weight", type=_non_negative, default=1.0,
                         help="for images with a caption, rank by picture + this x caption "
                         "(0: by the picture alone)")
     parser.add_argument("--allow-origin", action="append", default=[],
                         help="another web origin allowed to connect (repeatable)")
+    parser.add_argument("--page-from-disk", action=argparse.BooleanOptionalAction, default=True,
+                        help="accept the page opened from disk (Origin: null, which sandboxed "
+                        "frames on any web site send too)")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
 async def main(args: argparse.Namespace) -> None:
     app = load_app(args.model, args.index, args.web, args.backend, args.caption_weight)
-    server = await start(app, args.host, args.port, args.allow_origin)
+    try:
+        server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk)
+    except OSError as error:  # most often: the port is taken
+        raise SystemExit(f"error: cannot listen on {args.host}:{args.port}: "
+                         f"{error.strerror or error}") from None
     port = server.sockets[0].getsockname()[1]
     logging.getLogger("wordpix.server").info(
         "serving %d images on http://%s:%d/ (WebSocket on the same port)", len(app.gallery),
@@ -60,8 +74,6 @@ def run(argv: list[str] | None = None) -> None:
         asyncio.run(main(arguments))
     except (GalleryError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    except OSError as error:  # most often: the port is taken
-        sys.exit(f"error: cannot listen on {arguments.host}:{arguments.port}: {error.strerror}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -42,11 +43,15 @@ MAX_MESSAGE = 16 * 2**20       # the protocol closes a connection (1009) beyond 
 MAX_TEXT_MESSAGE = 64 * 2**10  # a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
+MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo; decoding one costs ~100 MB for a moment
+UPLOAD_SLOTS = 2               # uploads decoded at once, whatever the number of connections
+MAX_BATCH = 64
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
 # Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
 LOCAL_ORIGINS = [None, "null",
                  re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
+LOCAL_HOSTS = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
 @dataclass
@@ -76,7 +81,11 @@ class Batcher:
         return future
 
     def _flush(self) -> None:
-        batch, self.pending = self.pending, []
+        # at most MAX_BATCH at a time: the score matrix grows with the batch, and other
+        # connections get the event loop back in between
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        if self.pending:
+            asyncio.get_running_loop().call_soon(self._flush)
         try:
             results = self.retriever.answer_many([request for request, _ in batch])
         except Exception as error:  # a bug must fail these queries, not hang them
@@ -104,6 +113,8 @@ class App:
         self.retriever, self.encoder, self.name = retriever, encoder, name
         self.gallery = retriever.gallery
         self.batcher = Batcher(retriever)
+        self.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
+        self.hosts = LOCAL_HOSTS
         self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
             if Path(web_dir).is_dir() else {}
         if "/index.html" in self.web_files:
@@ -159,8 +170,10 @@ class App:
             raise ClientError("bad_request", 'a query message needs "q": the query text')
         k = _whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
         exclude = request.get("exclude_query_images", True)
+        if not isinstance(exclude, bool):
+            raise ClientError("bad_request", '"exclude_query_images" must be true or false')
         answer = await self.batcher.answer(
-            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude is not False))
+            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude))
         results = [{"id": hit.id, "score": hit.score, "caption": hit.caption,
                     "url": f"/images/{hit.id}"} for hit in answer.hits]
         return {"type": "results", "id": request.get("id"), "q": text, "query": answer.query,
@@ -184,8 +197,10 @@ class App:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
         try:
-            # decoding and the CNN take tens of milliseconds: off the event loop
-            vector = await asyncio.to_thread(self._embed_upload, data)
+            # decoding and the CNN take tens of milliseconds: off the event loop, and only
+            # UPLOAD_SLOTS at a time so that many uploads cannot exhaust memory
+            async with self.upload_slots:
+                vector = await asyncio.to_thread(self._embed_upload, data)
         except BadImage as error:
             raise ClientError("bad_upload", f"the upload is not a usable image: {error}") from None
         number = next(session.numbers)
@@ -196,13 +211,18 @@ class App:
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
     def _embed_upload(self, data: bytes) -> np.ndarray:
-        return self.encoder.embed([open_image(data, draft_size=self.encoder.image_size)])[0]
+        image = open_image(data, draft_size=self.encoder.image_size, max_pixels=MAX_UPLOAD_PIXELS)
+        return self.encoder.embed([image])[0]
 
     # ------------------------------------------------------------------ HTTP
 
     async def http(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None  # the WebSocket handshake goes on (and checks the Origin)
+        if not self.hosts.fullmatch(request.headers.get("Host", "")):
+            # a page whose name was made to resolve to 127.0.0.1 (DNS rebinding) gets nothing
+            return _response(http.HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n",
+                             "text/plain")
         path = request.path.split("?", 1)[0]
         if path in self.web_files:
             return await _file_response(self.web_files[path], cache="no-cache")
@@ -284,8 +304,15 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
-                allow_origins: list[str] = ()) -> Server:
-    origins = [*LOCAL_ORIGINS, re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
-               *allow_origins]
+                allow_origins: list[str] = (), page_from_disk: bool = True) -> Server:
+    """Listen; HTTP answers only Host names of this machine, the host listened on and the
+    allowed origins, and the WebSocket only those origins (and the page from disk, whose
+    Origin is "null": so is a sandboxed frame's on any site, hence `page_from_disk`)."""
+    names = [r"localhost|127\.0\.0\.1|\[::1\]", re.escape(host),
+             *(re.escape(urlsplit(origin).hostname or "") for origin in allow_origins)]
+    app.hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
+    origins = [*(o for o in LOCAL_ORIGINS if page_from_disk or o != "null"),
+               re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"), *allow_origins]
     return await serve(app.handle, host, port, process_request=app.http, origins=origins,
-                       max_size=MAX_MESSAGE, compression=None, server_header="wordpix")
+                       max_size=MAX_MESSAGE, max_queue=4, compression=None,
+                       server_header="wordpix")

@@ -29,8 +29,9 @@ import numpy as np
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-# the files of one generation; faiss-<g>.index is the search index the server may cache there
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
+SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
+# the files of one generation; faiss-<g>*.index is a search index the server may cache there
 GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
                     ("faiss", "index"))
 
@@ -61,7 +62,7 @@ class Skipped(NamedTuple):
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False: the server reads from its event loop and executor threads alike
+    # check_same_thread=False: a gallery may be opened in one thread and used in another
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
@@ -124,12 +125,12 @@ class Gallery:
         and the server asks for the same popular images again and again.
         """
         rows = [int(r) for r in rows]
-        missing = [r for r in rows if r not in self._records]
-        if missing:
-            if len(self._records) + len(missing) > RECORD_CACHE:
-                self._records.clear()
-            marks = ",".join("?" * len(missing))
-            for item in self._select(f"WHERE row IN ({marks})", missing):
+        if len(self._records) + len(rows) > RECORD_CACHE:
+            self._records.clear()
+        missing = sorted({r for r in rows if r not in self._records})
+        for start in range(0, len(missing), SQL_VARIABLES):  # sqlite caps ?-parameters
+            part = missing[start : start + SQL_VARIABLES]
+            for item in self._select(f"WHERE row IN ({','.join('?' * len(part))})", part):
                 self._records[item.row] = item
         return [self._records[r] for r in rows]
 

@@ -59,7 +59,7 @@ def parse(query: object) -> list[Term]:
 
 
 def _split_signs(query: str) -> list[tuple[int, str]]:
-    """[(sign, text)] for each term; signs inside [...] or in a weight's number don't split."""
+    """[(sign, text)] for each term; a + or - inside [...] does not split."""
     pieces: list[tuple[int, str]] = []
     sign, start, depth = 1, 0, 0
     text = query.strip()

@@ -1,8 +1,9 @@
 """Top-k cosine search over a gallery's unit vectors, exact or approximate, behind one interface.
 
-`ExactSearch` is a matrix-vector product and `argpartition`: exact, no build step, and fast
-enough up to a few hundred thousand images. `FaissSearch` trades a little recall for speed on
-larger galleries: HNSW while the graph is cheap to build, IVF beyond. `make_search` picks.
+`ExactSearch` is a matrix product and `argpartition`: exact, no build step, and fast enough up
+to a few hundred thousand images. `FaissSearch` trades a little recall for speed on larger
+galleries: HNSW while the graph is cheap to build (asked for explicitly), IVF beyond.
+`make_search` picks exact up to EXACT_UP_TO images and faiss (so IVF) past it.
 Both return the same `Hits`, and both can leave given rows (the query's own images) out.
 """
 

@@ -174,6 +174,8 @@ BAD_INPUTS = [
     ("too many terms", {"type": "query", "q": "+".join(["cat"] * 40)}, "bad_query"),
     ("too many characters", {"type": "query", "q": "cat " * 200}, "bad_query"),
     ("terms that cancel", {"type": "query", "q": "cat-cat"}, "bad_query"),
+    ("exclude not a bool", {"type": "query", "q": "cat", "exclude_query_images": "no"},
+     "bad_request"),
     ("oversized message", json.dumps({"type": "query", "q": "x" * 100_000}), "too_large"),
     ("upload not an image", b"GIF89a this is not really a gif", "bad_upload"),
     ("upload too large", b"\xff\xd8" + bytes(11 * 2**20), "bad_upload"),
@@ -230,9 +232,9 @@ def test_origins_are_checked(server):
             Client(server.ws_url, origin=origin)
 
 
-def _http_get(port: int, path: str) -> tuple[int, bytes]:
+def _http_get(port: int, path: str, host: str = "localhost") -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port)) as raw:
-        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         response = b""
         while chunk := raw.recv(65536):
             response += chunk
@@ -247,6 +249,9 @@ def _http_get(port: int, path: str) -> tuple[int, bytes]:
 def test_images_are_served_and_nothing_else_on_disk(server, sample_gallery, ids):
     status, body = _http_get(server.port, f"/images/{ids['cat']}")
     assert status == 200 and body == sample_gallery.photos["cat"].read_bytes()
+    assert _http_get(server.port, f"/images/{ids['cat']}", f"127.0.0.1:{server.port}")[0] == 200
+    # DNS rebinding: a site whose name resolves to 127.0.0.1 must not read the gallery
+    assert _http_get(server.port, f"/images/{ids['cat']}", "evil.example")[0] == 421
     for path in ["/../../../../etc/passwd", "/images/../../../etc/passwd",
                  "/%2e%2e/%2e%2e/etc/passwd", "/images/%2e%2e%2fcat.txt", "/images/-1",
                  "/images/99999", "/cat.txt",
