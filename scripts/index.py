@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", type=Path, required=True, help="the index folder to update")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
-    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    parser.add_argument("--dtype", choices=("float32", "float16"),
+                        help="how vectors are stored (default: as the index has them, else "
+                        "float32)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--chunk-size", type=int, default=256,
                         help="images per saved chunk: at most this much work is lost on a crash")

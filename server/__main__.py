@@ -58,7 +58,8 @@ async def main(args: argparse.Namespace) -> None:
         "localhost" if args.host in ("127.0.0.1", "::1") else args.host, port)
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
+        asyncio.get_running_loop().add_signal_handler(
+            sig, lambda: stop.done() or stop.set_result(None))  # a second Ctrl-C: no error
     async with server:
         await stop
 

@@ -70,8 +70,10 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit (and 32-bit integer) greyscale: convert("RGB") would clip, so scale to 8 bits
-        pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or pixels.max() <= 65535 else pixels.max()
+        pixels = np.clip(np.asarray(image, dtype=np.float64), 0, None)
+        brightest = pixels.max(initial=0)
+        top = 65535.0 if image.mode.startswith("I;16") else (
+            255.0 if brightest <= 255 else max(65535.0, brightest))  # 8-bit values in mode I
         image = Image.fromarray((pixels / top * 255.0).round().astype(np.uint8), "L")
     elif image.mode == "F":
         pixels = np.asarray(image, dtype=np.float64)

@@ -149,12 +149,13 @@ class _Done:
 
 def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
                 *, batch_size: int = 32, chunk_size: int = 256, workers: int = 1,
-                dtype: str = "float32", rebuild: bool = False, words: TextSpace | None = None,
+                dtype: str | None = None, rebuild: bool = False, words: TextSpace | None = None,
                 progress: bool = True) -> IndexReport:
     """Bring the index in `index_dir` up to date with `sources` (paths under `root`).
 
     With the model's `words`, captions are embedded too, so a captioned gallery can be searched
-    by its pictures and its captions together (the server's --caption-weight).
+    by its pictures and its captions together (the server's --caption-weight). `dtype` None
+    keeps the index's own (float32 for a new one).
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -180,11 +181,15 @@ def _exclusive(index_dir: Path):
 
 
 def _update(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
-            batch_size: int, chunk_size: int, workers: int, dtype: str, rebuild: bool,
+            batch_size: int, chunk_size: int, workers: int, dtype: str | None, rebuild: bool,
             words: TextSpace | None, progress: bool) -> IndexReport:
     started = time.perf_counter()
     report = IndexReport()
     previous, ids, next_id = _previous_index(index_dir, encoder.fingerprint, rebuild)
+    if dtype is None:
+        manifest = index_dir / "manifest.json"
+        dtype = json.loads(manifest.read_text()).get("dtype", "float32") if manifest.exists() \
+            else "float32"
     partial = index_dir / PARTIAL
     done = _read_partial(partial, encoder.fingerprint)
 
