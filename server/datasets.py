@@ -299,15 +299,20 @@ def _read_captions_tsv(tsv: Path, root: Path) -> list[CaptionedImage]:
     return _keep_existing([(root / rel, caps) for rel, caps in captions.items()], tsv)
 
 
+def sidecar_captions(image: Path) -> tuple[str, ...]:
+    """The non-empty lines of the same-named .txt beside an image (none when there is none)."""
+    sidecar = image.with_suffix(".txt")
+    if not sidecar.is_file():
+        return ()
+    text = sidecar.read_text(encoding="utf-8-sig", errors="replace")
+    return tuple(line for line in text.splitlines() if line.strip())
+
+
 def _read_sidecars(root: Path) -> list[CaptionedImage]:
     records, uncaptioned = [], []
     images = (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     for image in sorted(images):
-        sidecar = image.with_suffix(".txt")
-        lines = []
-        if sidecar.is_file():
-            text = sidecar.read_text(encoding="utf-8-sig", errors="replace")
-            lines = [line for line in text.splitlines() if line.strip()]
+        lines = sidecar_captions(image)
         if lines:
             records.append(CaptionedImage(image, tuple(lines)))
         else:

@@ -40,6 +40,7 @@ from server.datasets import (
     CaptionedImage,
     CaptionFormatError,
     read_folder,
+    sidecar_captions,
 )
 from server.encoder import ImageEncoder
 from server.gallery import Gallery, GalleryError, Item, Skipped, write_generation
@@ -86,24 +87,15 @@ def scan_folder(root: Path) -> list[SourceImage]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # os.walk skips the rest
         paths += [Path(folder) / name for name in names
                   if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")]
-    return [SourceImage(path, captions.get(path)) for captions in [_captions(root, paths)]
-            for path in sorted(paths)]
-
-
-def _captions(root: Path, paths: list[Path]) -> dict[Path, str]:
-    if (root / FOLDER_TSV).is_file():
-        try:
-            return {r.image.resolve(): r.captions[0] for r in read_folder(root) if r.captions}
-        except CaptionFormatError as error:
-            log.warning("captions ignored: %s", error)
-            return {}
-    captions = {}
-    for path in paths:
-        sidecar = path.with_suffix(".txt")
-        if sidecar.is_file():
-            lines = [line.strip() for line in sidecar.read_text(errors="replace").splitlines()]
-            captions[path] = next((line for line in lines if line), None)
-    return {path: caption for path, caption in captions.items() if caption}
+    if not (root / FOLDER_TSV).is_file():
+        return [SourceImage(path, next(iter(sidecar_captions(path)), None))
+                for path in sorted(paths)]
+    try:
+        captions = {r.image: r.captions[0] for r in read_folder(root) if r.captions}
+    except CaptionFormatError as error:
+        log.warning("captions ignored: %s", error)
+        captions = {}
+    return [SourceImage(path, captions.get(path)) for path in sorted(paths)]
 
 
 def dataset_sources(records: Iterable[CaptionedImage]) -> tuple[Path, list[SourceImage]]:

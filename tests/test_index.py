@@ -301,3 +301,14 @@ def test_faiss_agrees_with_exact_on_a_small_gallery(kind):
     assert np.allclose(approximate.search(queries[0], 5).scores, first.scores, atol=1e-5)
     kept = approximate.search(queries[0], 5, exclude={int(first.rows[0])})
     assert int(first.rows[0]) not in kept.rows.tolist() and len(kept.rows) == 5
+
+
+def test_scan_folder_reads_captions_tsv_and_skips_hidden(tmp_path):
+    cat = Image.fromarray(samples.chelsea())
+    _save(cat, tmp_path / "a" / "cat.jpg")
+    _save(cat, tmp_path / "b.png")
+    _save(cat, tmp_path / ".cache" / "thumb.jpg")
+    (tmp_path / "captions.tsv").write_text("a/cat.jpg\ta cat on a sofa\na/cat.jpg\tstriped\n")
+    sources = scan_folder(tmp_path)
+    assert [(s.path.relative_to(tmp_path).as_posix(), s.caption) for s in sources] == [
+        ("a/cat.jpg", "a cat on a sofa"), ("b.png", None)]
