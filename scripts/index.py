@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=("float32", "float16"),
                         help="how vectors are stored (default: as the index has them, else "
                         "float32)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--chunk-size", type=int, default=256,
                         help="images per saved chunk: at most this much work is lost on a crash")
     parser.add_argument("--workers", type=int, default=1, help="image decoding processes")

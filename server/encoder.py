@@ -83,6 +83,8 @@ class ImageEncoder:
             self._export_onnx(path)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # its warnings about unused initialisers are noise here
+        # idle threads sleep rather than spin: the decoding worker needs the same two cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return onnxruntime.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
 

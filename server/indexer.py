@@ -140,7 +140,7 @@ class _Done:
 
 
 def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
-                *, batch_size: int = 32, chunk_size: int = 256, workers: int = 1,
+                *, batch_size: int = 16, chunk_size: int = 256, workers: int = 1,
                 dtype: str | None = None, rebuild: bool = False, words: TextSpace | None = None,
                 progress: bool = True) -> IndexReport:
     """Bring the index in `index_dir` up to date with `sources` (paths under `root`).
