@@ -23,6 +23,7 @@ from PIL import Image
 
 from server.backbone import BACKBONES, load_backbone, split_backbone, to_input
 from server.model import HEAD_FILE, MANIFEST_FILE, WORDS_FILE, ModelConfig, build_image_head
+from server.search import normalized
 from server.wordspace import TextSpace
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -102,7 +103,7 @@ class ImageEncoder:
         """A batch already made by `to_input` (n, 3, size, size) to (n, dim) unit vectors."""
         if self.session is not None:
             (out,) = self.session.run(None, {"image": inputs.numpy()})
-            return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
+            return normalized(out)
         with torch.inference_mode():
             out = self.network(inputs.to(memory_format=torch.channels_last))
             return torch.nn.functional.normalize(out, dim=1).numpy()

@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from server.search import normalized
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
@@ -103,14 +105,11 @@ class Gallery:
         caption, normalize(image + caption_weight * caption), both unit vectors.
 
         Pictures carry what the CNN learned; captions say what a picture is even where the CNN
-        is weak (clip art is far from the photos it was trained on: docs/gallery-index.md).
+        is weak (clip art is far from the photos it was trained on: docs/demo.md).
         """
         if not caption_weight or self.caption_vectors is None:
             return self.vectors
-        captions = np.asarray(self.caption_vectors, np.float32)
-        norms = np.linalg.norm(captions, axis=1, keepdims=True)
-        blended = self.vectors + caption_weight * captions / np.maximum(norms, 1e-12)
-        return (blended / np.linalg.norm(blended, axis=1, keepdims=True)).astype(np.float32)
+        return normalized(self.vectors + caption_weight * normalized(self.caption_vectors))
 
     def search_cache(self, caption_weight: float = 0.0) -> Path:
         """Where a faiss index of `search_vectors(caption_weight)` may be kept."""

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from cphoc import BIGRAM_LEVELS, BIGRAMS, PHOC_DIM, UNIGRAM_LEVELS, UNIGRAMS, phoc
+from server.search import normalized
 
 DEFAULT_THRESHOLD = 0.7
 """Least cosine similarity for `SpellingIndex.correct` to accept a word (see docs/phoc.md)."""
@@ -84,7 +85,7 @@ class SpellingIndex:
         self.words = list(vocabulary)
         self.threshold = threshold
         self._known = set(self.words)
-        self._by_dim = np.ascontiguousarray(_normalized(phoc(self.words)).T)  # (604, n)
+        self._by_dim = np.ascontiguousarray(normalized(phoc(self.words)).T)  # (604, n)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -119,9 +120,3 @@ class SpellingIndex:
         if best and best[0][1] >= self.threshold:
             return Correction(*best[0])
         return None
-
-
-def _normalized(vectors: np.ndarray) -> np.ndarray:
-    """Rows (or one vector) scaled to unit length; all-zero ones stay zero."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)

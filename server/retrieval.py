@@ -19,7 +19,7 @@ import numpy as np
 from server.gallery import Gallery
 from server.phoc import SpellingIndex
 from server.query import QueryError, Term, format_terms, parse
-from server.search import Search
+from server.search import Search, normalized
 from server.text import tokenize
 from server.wordspace import TextSpace
 
@@ -119,7 +119,7 @@ class Retriever:
         for term in terms:
             if term.kind == "words":
                 used = [self._known_word(word, corrections) for word in term.words]
-                vector = np.mean([_unit(self.words.word_vector(w)) for w in used], axis=0)
+                vector = np.mean(normalized([self.words.word_vector(w) for w in used]), axis=0)
             elif term.kind == "image":
                 item = self.gallery.by_id(term.ref)
                 if item is None:
@@ -130,7 +130,7 @@ class Retriever:
                 if term.ref not in uploads:
                     raise QueryError(f"no {term.text} on this connection: upload an image first")
                 used, vector = [term.text], uploads[term.ref]
-            total += term.sign * term.weight * _unit(vector)
+            total += term.sign * term.weight * normalized(vector)
             understood.append({"sign": "+" if term.sign > 0 else "-", "weight": term.weight,
                                "kind": term.kind, "text": term.text, "used": used})
         if np.linalg.norm(total) < 1e-6:
@@ -166,8 +166,3 @@ class Retriever:
             word for item in self.gallery.page(0, sample) if item.caption
             for word in set(tokenize(item.caption)) if word in self.words)
         return [word for word, _ in counts.most_common(count)]
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, np.float32)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)

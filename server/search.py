@@ -45,12 +45,18 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(top, order, axis=1)
 
 
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows (or one vector) scaled to unit length, as float32; all-zero ones stay zero."""
+    vectors = np.asarray(vectors, np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
 def _units(queries: np.ndarray) -> np.ndarray:
     queries = np.atleast_2d(np.asarray(queries, np.float32))
-    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    norms = np.linalg.norm(queries, axis=1)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         raise ValueError("a query vector is zero or not finite")
-    return queries / norms
+    return normalized(queries)
 
 
 class ExactSearch:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 
-from server.search import top_k
+from server.search import normalized, top_k
 from server.text import normalize_word, tokenize
 
 WEIGHTINGS = ("mean", "tfidf")
@@ -140,17 +140,17 @@ class TextSpace:
                            ) -> list[list[tuple[str, float]]]:
         """`nearest_words` for each row, with one matrix product for the batch."""
         vectors = np.asarray(vectors, np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        scores = (vectors / np.maximum(norms, 1e-12)) @ self._unit_vectors().T
+        scores = normalized(vectors) @ self._unit_vectors().T
         words = self.vectors.index_to_key
-        return [[(words[i], float(row[i])) for i in top] if norm else []
-                for row, top, norm in zip(scores, top_k(scores, k), norms[:, 0], strict=True)]
+        return [[(words[i], float(row[i])) for i in top] if nonzero else []
+                for row, top, nonzero in zip(scores, top_k(scores, k), vectors.any(axis=1),
+                                             strict=True)]
 
     def _unit_vectors(self) -> np.ndarray:
         """Unit-length rows, computed once per vectors array (gensim's recomputes every call)."""
         source = self.vectors.vectors
         if getattr(self, "_unit_source", None) is not source:
-            self._unit = source / np.linalg.norm(source, axis=1, keepdims=True).clip(min=1e-12)
+            self._unit = normalized(source)
             self._unit_source = source
         return self._unit
 
