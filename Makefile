@@ -4,26 +4,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+# Two installs in one environment: the base (serve and index: no PyTorch) for the demo, and
+# everything (training, tests, linters) for make test and make model.
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test lint venv model clean test-packages
 
-venv: $(INSTALLED)
+venv: $(DEV)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 
 # setup.py and the C source too: pip install -e rebuilds the cphoc extension
-$(INSTALLED): pyproject.toml setup.py cphoc/cphoc.c
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(BASE): pyproject.toml setup.py cphoc/cphoc.c | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-lint: $(INSTALLED)
+$(DEV): pyproject.toml setup.py cphoc/cphoc.c | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(BASE)
+
+lint: $(DEV)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test: lint test-packages
 	$(PY) -m pytest -q
 
-# Debian packages the tests use: Chromium for tests/test_web.py (driven by Playwright, which
+# Debian packages the tests use: Chromium for tests/e2e/test_web.py (driven by Playwright, which
 # downloads nothing) and the Tux Paint stamps (the demo's gallery). Installed without
 # recommends when missing; without apt-get the tests that need them skip, saying why.
 test-packages:
@@ -42,11 +51,11 @@ test-packages:
 GALLERY ?=
 PORT ?= 9998
 
-demo: $(INSTALLED)
+demo: $(BASE)
 	$(PY) -m scripts.demo --gallery "$(GALLERY)" --port $(PORT)
 
 # Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: ~25 min).
-model: $(INSTALLED)
+model: $(DEV)
 	$(PY) -m scripts.cache_features
 	$(PY) -m scripts.train --out models
 

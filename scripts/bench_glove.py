@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from scripts.common import add_dataset_args, load_records
-from server.glove import GloveConfig, cooccurrence, fit_glove, train_glove
+from server.learn.glove import GloveConfig, cooccurrence, fit_glove, train_glove
+from server.learn.word2vec import Word2VecConfig, train_word2vec
 from server.text import build_vocab, tokenize
-from server.wordspace import Word2VecConfig, train_word2vec
 
 REFERENCE_SOURCE = Path(__file__).with_name("glove_reference.c")
 PROBE_WORDS = ["dog", "beach", "snow", "bike", "red", "child", "water"]

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from cphoc import phoc
-from server.phoc import DEFAULT_THRESHOLD, SpellingIndex, _occupies, reference_phoc
-from server.wordspace import TextSpace
+from server.artifacts import DEFAULT_MODEL_DIR, WORDS_FILE
+from server.serve.spelling import DEFAULT_THRESHOLD, SpellingIndex, _occupies, reference_phoc
+from server.wordspace import WordSpace
 
-WORDS_FILE = Path(__file__).resolve().parents[1] / "models" / "words.kv"
+SHIPPED_WORDS = DEFAULT_MODEL_DIR / WORDS_FILE
 EXAMPLES = ["happyness", "grils", "dgo", "bycicle", "moutain", "beech", "runing", "skatebord",
             "umbrela", "childern", "wather", "snwo", "Dog", "qzxv", "zzzzzz", "asdfgh"]
 THRESHOLDS = [0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
@@ -139,14 +140,14 @@ def examples(index: SpellingIndex) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--words", type=Path, default=WORDS_FILE, help="gensim KeyedVectors")
+    parser.add_argument("--words", type=Path, default=SHIPPED_WORDS, help="gensim KeyedVectors")
     parser.add_argument("--random", type=int, default=100_000, help="random words to time")
     parser.add_argument("--typos", type=int, default=3000, help="typos for the threshold table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    vocabulary = list(TextSpace.load(args.words).vectors.index_to_key)
+    vocabulary = list(WordSpace.load(args.words).vectors.index_to_key)
     speed(vocabulary, args.random, args.repeats, rng)
     print()
     index = lookup(vocabulary, args.repeats, rng)

@@ -35,10 +35,10 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 from scripts.bench_index import clustered_vectors
-from server.encoder import DEFAULT_MODEL_DIR, load_words, model_fingerprint
-from server.gallery import Gallery, Item, write_generation
-from server.retrieval import QueryRequest, Retriever
-from server.search import make_search
+from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
+from server.serve.gallery import Gallery, Item, write_generation
+from server.serve.retrieval import QueryRequest, Retriever
+from server.serve.search import make_search
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_PROCESSES = 2
@@ -63,7 +63,7 @@ def random_queries(words: list[str], count: int, seed: int = 0) -> list[str]:
 
 def in_process(index: Path, queries: list[str], batch: int = 32) -> tuple[float, float]:
     """p50 of one answer, and the mean cost a query when answered `batch` at a time (ms)."""
-    words = load_words()
+    words = load_word_space()
     gallery = Gallery(index)
     retriever = Retriever(words, gallery, make_search(gallery.vectors))
     for query in queries[:100]:
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--port", type=int, default=9997)
     args = parser.parse_args()
-    queries = random_queries(load_words().vectors.index_to_key, args.queries)
+    queries = random_queries(load_word_space().vectors.index_to_key, args.queries)
     with tempfile.TemporaryDirectory() as directory:
         index = Path(directory)
         make_gallery(index, args.images)

@@ -6,10 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from server.datasets import DATASET_KINDS, CaptionedImage, open_dataset
-
-# The dataset every script defaults to when this checkout sits beside ../shared.
-SHARED_FLICKR8K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flickr8k"
+from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, CaptionedImage, open_dataset
 
 
 def add_dataset_args(parser: argparse.ArgumentParser, default_splits: str = "train,dev") -> None:

@@ -6,70 +6,14 @@
     make demo GALLERY=flickr8k        # the Flickr8k test split, where ../shared has it
     make demo PORT=8080
 
-The index lives in runs/index/<gallery>; a second run only embeds what changed, so it starts in
-seconds. Stop the server with Ctrl-C.
+Details: server/serve/demo.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-from scripts.common import SHARED_FLICKR8K
-from scripts.samples import write_sample_gallery
-from server.__main__ import run as serve
-from server.datasets import TUXPAINT_STAMPS, read_flickr8k, read_tuxpaint
-from server.encoder import ImageEncoder, load_words
-from server.indexer import SourceImage, build_index, dataset_sources, scan_folder
-
-RUNS = Path("runs")
-TUXPAINT_PACKAGE = "tuxpaint-stamps-default"
-
-
-def install_tuxpaint() -> bool:
-    """Install the stamps with apt (no recommends) where this user can; True if they are there."""
-    if TUXPAINT_STAMPS.is_dir():
-        return True
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        print(f"(cannot install {TUXPAINT_PACKAGE}: needs apt-get as root; "
-              f"try `sudo apt-get install --no-install-recommends {TUXPAINT_PACKAGE}`)")
-        return False
-    print(f"installing {TUXPAINT_PACKAGE} with apt-get (about 60 MB) ...")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ,
-                                                   "DEBIAN_FRONTEND": "noninteractive"}}
-    installed = subprocess.run([apt, "install", "-y", "--no-install-recommends",
-                                TUXPAINT_PACKAGE], check=False, **quiet).returncode == 0
-    if not installed:  # the package lists may be missing on a fresh machine
-        subprocess.run([apt, "update"], check=False, **quiet)
-        subprocess.run([apt, "install", "-y", "--no-install-recommends", TUXPAINT_PACKAGE],
-                       check=False, **quiet)
-    return TUXPAINT_STAMPS.is_dir()
-
-
-def choose_gallery(spec: str) -> tuple[str, Path, list[SourceImage]]:
-    """(name, root, images) for GALLERY: empty for the default, 'flickr8k', or a folder."""
-    if spec == "flickr8k":
-        if not SHARED_FLICKR8K.is_dir():
-            sys.exit(f"error: GALLERY=flickr8k needs the dataset at {SHARED_FLICKR8K}")
-        return ("flickr8k-test", *dataset_sources(read_flickr8k(SHARED_FLICKR8K, "test")))
-    if spec:
-        folder = Path(spec).expanduser().resolve()
-        if not folder.is_dir():
-            sys.exit(f"error: GALLERY={spec} is not a folder")
-        return folder.name or "gallery", folder, scan_folder(folder)
-    if install_tuxpaint():
-        return ("tuxpaint", *dataset_sources(read_tuxpaint()))
-    print("falling back to scikit-image's sample photos")
-    folder = RUNS / "galleries" / "skimage"
-    if not folder.is_dir():  # written once: rewriting would make every run re-embed them
-        write_sample_gallery(folder)
-    return "skimage", folder.resolve(), scan_folder(folder)
+from server.serve.demo import run_demo
 
 
 def main() -> None:
@@ -78,15 +22,7 @@ def main() -> None:
     parser.add_argument("--gallery", default="", help="empty (default), flickr8k, or a folder")
     parser.add_argument("--port", type=int, default=9998)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    name, root, sources = choose_gallery(args.gallery)
-    index = RUNS / "index" / name
-    print(f"indexing {len(sources)} images of {name} into {index} ...")
-    report = build_index(sources, root, index, ImageEncoder(), words=load_words())
-    print(report.summary())
-    print(f"\nopen http://localhost:{args.port}/  (or web/index.html?server=localhost:"
-          f"{args.port} from disk); Ctrl-C stops the server\n", flush=True)
-    serve(["--port", str(args.port), "--index", str(index)])  # in this process: no re-import
+    run_demo(args.gallery, args.port)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,17 @@ import logging
 import sys
 from pathlib import Path
 
-from scripts.common import SHARED_FLICKR8K
-from server.datasets import DATASET_KINDS, TUXPAINT_STAMPS, open_dataset
-from server.encoder import DEFAULT_MODEL_DIR, ImageEncoder, load_words
-from server.gallery import GalleryError
-from server.indexer import IndexReport, build_index, dataset_sources, scan_folder
+from server.artifacts import DEFAULT_MODEL_DIR, load_word_space
+from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, TUXPAINT_STAMPS, open_dataset
+from server.serve.encoder import ImageEncoder
+from server.serve.gallery import GalleryError
+from server.serve.indexer import (
+    IndexOptions,
+    IndexReport,
+    build_index,
+    dataset_sources,
+    scan_folder,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", help="flickr8k split: train, dev or test")
     parser.add_argument("--index", type=Path, required=True, help="the index folder to update")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
     parser.add_argument("--dtype", choices=("float32", "float16"),
                         help="how vectors are stored (default: as the index has them, else "
                         "float32)")
@@ -63,11 +68,11 @@ def sources_from(args: argparse.Namespace):
 def run(argv: list[str] | None = None) -> IndexReport:
     args = parse_args(argv)
     root, sources = sources_from(args)
-    encoder = ImageEncoder(args.model, runtime=args.runtime)
-    return build_index(sources, root, args.index, encoder, batch_size=args.batch_size,
-                       chunk_size=args.chunk_size, workers=args.workers, dtype=args.dtype,
-                       rebuild=args.rebuild, words=load_words(args.model),
-                       progress=not args.quiet)
+    options = IndexOptions(batch_size=args.batch_size, chunk_size=args.chunk_size,
+                           workers=args.workers, dtype=args.dtype, rebuild=args.rebuild,
+                           progress=not args.quiet)
+    return build_index(sources, root, args.index, ImageEncoder(args.model),
+                       words=load_word_space(args.model), options=options)
 
 
 def main() -> None:

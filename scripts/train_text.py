@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from scripts.common import add_config_args, add_dataset_args, config_from_args, load_records
-from server.glove import GloveConfig, train_glove
+from server.learn.glove import GloveConfig, train_glove
+from server.learn.word2vec import Word2VecConfig, train_word2vec
 from server.text import tokenize
-from server.wordspace import TextSpace, Word2VecConfig, train_word2vec
+from server.wordspace import WordSpace
 
 CONFIGS = {"glove": GloveConfig, "word2vec": Word2VecConfig}
 
@@ -46,7 +47,7 @@ def main() -> None:
     print(f"{len(vectors):,} words, {vectors.vector_size} dimensions, "
           f"{time.perf_counter() - start:.1f} s")
 
-    space = TextSpace(vectors)
+    space = WordSpace(vectors)
     space.fit_idf(captions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     space.save(args.out)

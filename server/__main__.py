@@ -9,9 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
-from server.app import WEB_DIR, load_app, start
-from server.encoder import DEFAULT_MODEL_DIR
-from server.gallery import GalleryError
+from server.artifacts import DEFAULT_MODEL_DIR
+from server.serve.app import WEB_DIR, load_app, start
+from server.serve.gallery import GalleryError
 
 DEFAULT_INDEX = Path("runs/index/gallery")
 

@@ -343,6 +343,9 @@ def read_folder(root: Path) -> list[CaptionedImage]:
 # --------------------------------------------------------------------------- Tux Paint stamps
 
 TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
+# Where this project's developers and CI find Flickr8k: ../shared beside the checkout. The
+# default of the training and evaluation commands; a user passes --path.
+SHARED_FLICKR8K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flickr8k"
 
 
 def read_tuxpaint(root: Path = TUXPAINT_STAMPS) -> list[CaptionedImage]:

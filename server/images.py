@@ -1,7 +1,8 @@
 """Decode untrusted image files and uploads into plain RGB, or say in words why not.
 
-Everything that reaches the network goes through `open_image`, for the indexer (files in a
-gallery folder) and the server (uploads) alike. Odd but valid files are decoded the way a viewer
+Everything that reaches the network goes through `open_image` and `to_array`: the feature cache,
+training and evaluation, the indexer (files in a gallery folder) and the server (uploads), so
+what is evaluated is what is served. Odd but valid files are decoded the way a viewer
 shows them (EXIF orientation applied, CMYK converted, transparency on white, 16-bit scaled to 8);
 broken or hostile ones raise `BadImage` with a reason, never anything else.
 """
@@ -14,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-
-from server.backbone import flatten_alpha
 
 # 64 megapixels: a 9000 x 7000 camera photo passes, a decompression bomb (a small file that
 # claims to be 30000 x 30000) is refused before a single pixel is decoded.
@@ -79,3 +78,31 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         pixels = np.asarray(image, dtype=np.float64)
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
     return flatten_alpha(image)
+
+
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited onto white (as a viewer shows a cut-out)."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_array(image: Image.Image, size: int) -> np.ndarray:
+    """An RGB image as the network's input: (3, size, size) float32, scaled as (x - 127) / 128.
+
+    The whole image is squashed to a square rather than cropped, so nothing at the edges (where
+    captions often point) is lost; Flickr8k as shipped here is already squashed the same way.
+    """
+    image = flatten_alpha(image)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    pixels = np.asarray(image, dtype=np.float32)
+    return ((pixels - 127.0) / 128.0).transpose(2, 0, 1).copy()
+
+
+def load_input(source: Path | bytes, size: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A file or upload straight to the network's input (`open_image`, then `to_array`)."""
+    return to_array(open_image(source, draft_size=size, max_pixels=max_pixels), size)

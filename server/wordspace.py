@@ -1,21 +1,20 @@
 """The word space: word vectors, and the rules that turn a caption into a vector of that space.
 
 Every text model ends up as gensim `KeyedVectors` (our GloVe, gensim's Word2Vec, pretrained
-GloVe 6B), so everything downstream sees one interface, `TextSpace`, whatever trained it.
+GloVe 6B), so everything downstream sees one interface, `WordSpace`, whatever trained it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from gensim.models import KeyedVectors, Word2Vec
+from gensim.models import KeyedVectors
 
-from server.search import normalized, top_k
 from server.text import normalize_word, tokenize
+from server.vectors import normalized, top_k
 
 WEIGHTINGS = ("mean", "tfidf")
 
@@ -25,31 +24,6 @@ def keyed_vectors(words: Sequence[str], vectors: np.ndarray) -> KeyedVectors:
     kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)
     kv.add_vectors(list(words), vectors)
     return kv
-
-
-@dataclass(frozen=True)
-class Word2VecConfig:
-    """gensim Word2Vec on the same tokenised captions: the second text model of the paper."""
-
-    dim: int = 100
-    window: int = 10
-    min_count: int = 3
-    skip_gram: bool = True
-    negative: int = 5
-    epochs: int = 30
-    seed: int = 0
-    # One worker keeps training reproducible run to run; more are faster but not deterministic.
-    workers: int = 1
-
-
-def train_word2vec(sentences: Sequence[list[str]], config: Word2VecConfig = Word2VecConfig()
-                   ) -> KeyedVectors:
-    model = Word2Vec(
-        sentences=sentences, vector_size=config.dim, window=config.window,
-        min_count=config.min_count, sg=int(config.skip_gram), negative=config.negative,
-        epochs=config.epochs, seed=config.seed, workers=config.workers,
-    )
-    return model.wv
 
 
 def load_pretrained_glove() -> KeyedVectors:
@@ -67,7 +41,7 @@ def load_pretrained_glove() -> KeyedVectors:
     return keyed_vectors(words, vectors)
 
 
-class TextSpace:
+class WordSpace:
     """Word vectors plus caption embedding (mean or tf-idf weighted mean of word vectors)."""
 
     def __init__(self, vectors: KeyedVectors, idf: dict[str, float] | None = None):
@@ -161,7 +135,7 @@ class TextSpace:
         self.vectors.save(str(path))
 
     @classmethod
-    def load(cls, path: Path) -> TextSpace:
+    def load(cls, path: Path) -> WordSpace:
         vectors = KeyedVectors.load(str(path))
         idf = {}
         if "idf" in vectors.expandos:

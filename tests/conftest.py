@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.samples import write_sample_gallery
+from server.samples import write_sample_gallery
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,14 +27,15 @@ class SampleGallery:
 
 @pytest.fixture(scope="session")
 def sample_gallery(tmp_path_factory) -> SampleGallery:
-    from server.encoder import ImageEncoder, load_words
-    from server.indexer import build_index, scan_folder
+    from server.artifacts import load_word_space
+    from server.serve.encoder import ImageEncoder
+    from server.serve.indexer import IndexOptions, build_index, scan_folder
 
     root = tmp_path_factory.mktemp("gallery")
     photos = write_sample_gallery(root / "photos")
     index = root / "index"
     build_index(scan_folder(root / "photos"), root / "photos", index, ImageEncoder(),
-                words=load_words(), progress=False)
+                words=load_word_space(), options=IndexOptions(progress=False))
     return SampleGallery(root / "photos", index, photos)
 
 

@@ -1,0 +1,76 @@
+"""The trained model on disk: its file names, its manifest and the fingerprint that names it.
+
+A model folder (the shipped one is `models/`) holds
+
+    manifest.json   what made the model: data, training settings, architecture, dev numbers
+    words.kv        the words already mapped into the joint space (gensim KeyedVectors)
+    encoder.onnx    the whole image side (backbone + our head) as one ONNX graph: inference
+    image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
+
+Serving reads the first three and never the last; training writes all four (`server.learn`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.wordspace import WordSpace
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
+MANIFEST_FILE = "manifest.json"
+WORDS_FILE = "words.kv"
+ENCODER_FILE = "encoder.onnx"
+HEAD_FILE = "image_head.pt"
+# What inference depends on: an index made with other files than these is searched no more.
+FINGERPRINTED = (MANIFEST_FILE, WORDS_FILE, ENCODER_FILE)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture; saved in the manifest so that the shipped model can be rebuilt."""
+
+    backbone: str = "lite1"
+    tail_blocks: int = 1  # backbone blocks after the cached trunk
+    finetune_tail: bool = False
+    features: int = 1280
+    hidden: int = 1024
+    dropout: float = 0.5
+    joint_dim: int = 300
+    text_map: bool = True
+    train_words: bool = True
+    weighting: str = "mean"  # or "tfidf"
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no trained model in {directory} (missing {MANIFEST_FILE}): train one with "
+            f"`python -m scripts.train --out {directory}` or point to the shipped models/"
+        )
+    return json.loads(path.read_text())
+
+
+def model_config(directory: Path) -> ModelConfig:
+    return ModelConfig(**read_manifest(directory)["model"])
+
+
+def model_fingerprint(directory: Path) -> str:
+    """Names the trained model: an index made by another model is not searched with this one."""
+    digest = hashlib.sha256()
+    for name in FINGERPRINTED:
+        path = Path(directory) / name
+        if not path.exists():
+            raise FileNotFoundError(f"the model in {directory} has no {name}: export it with "
+                                    f"`python -m scripts.export --model {directory}`")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_word_space(directory: Path = DEFAULT_MODEL_DIR) -> WordSpace:
+    """The shipped word vectors, already in the joint space."""
+    read_manifest(directory)
+    return WordSpace.load(Path(directory) / WORDS_FILE)

@@ -1,0 +1,47 @@
+"""scikit-image's sample photos as a small captioned gallery: the demo's fallback and the tests'.
+
+Every user can install scikit-image from PyPI (`pip install '.[samples]'`), and its photos ship
+inside the wheel; it is imported only when a gallery is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# each with a caption as a person would write it
+SAMPLE_PHOTOS = {
+    "astronaut": ("astronaut", "an astronaut in a white suit in front of a flag"),
+    "cat": ("chelsea", "a brown cat looking at the camera"),
+    "coffee": ("coffee", "a cup of coffee on a saucer"),
+    "rocket": ("rocket", "a rocket on the launch pad"),
+    "camera": ("camera", "a man with a camera on a tripod in a field"),
+    "coins": ("coins", "old coins on a table"),
+    "moon": ("moon", "the surface of the moon"),
+    "clock": ("clock", "a clock on a wall"),
+    "hubble": ("hubble_deep_field", "stars and galaxies in the night sky"),
+    "grass": ("grass", "green grass"),
+    "brick": ("brick", "a brick wall"),
+    "page": ("page", "a page of a book with text"),
+}
+
+
+def write_sample_gallery(folder: Path) -> dict[str, Path]:
+    """JPEGs with a .txt caption beside each; returns name -> image path."""
+    try:
+        from skimage import data as samples
+    except ImportError:
+        raise ImportError("the sample photos come with scikit-image: "
+                          "pip install '.[samples]'") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, (loader, caption) in SAMPLE_PHOTOS.items():
+        pixels = getattr(samples, loader)()
+        if pixels.dtype != np.uint8:
+            pixels = (pixels * 255).astype(np.uint8)
+        paths[name] = folder / f"{name}.jpg"
+        Image.fromarray(pixels).convert("RGB").save(paths[name], quality=92)
+        (folder / f"{name}.txt").write_text(caption + "\n")
+    return paths

@@ -1,0 +1,221 @@
+"""A gallery index on disk: embeddings, image records and the model that made them.
+
+An index is a folder:
+
+    manifest.json          what the index is: model fingerprint, dim, dtype, image root, count,
+                           and which generation of the two files below is current
+    embeddings-<g>.npy     (count, dim) unit vectors, float32 or float16, memory-mapped on open
+    captions-<g>.npy       (count, dim) the captions' vectors in the same space (zero where an
+                           image has none); only when some image has a caption
+    items-<g>.sqlite       one row per image (stable id, row in the matrix, path relative to the
+                           root, size and mtime for incremental updates, caption) and the files
+                           that were skipped, with the reason
+
+A new generation is written beside the current one and becomes current when manifest.json is
+replaced, which is atomic: a reader (or a crash) sees the old index or the new one, never half.
+Opening is O(1) in the gallery's size: the matrix is mapped, records are read by row on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from server.vectors import normalized
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
+SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
+# the files of one generation; faiss-<g>*.index is a search index the server may cache there
+GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
+                    ("faiss", "index"))
+
+
+class GalleryError(Exception):
+    """Not a usable index (missing, corrupt, or by another model); the message says what to do."""
+
+
+class Item(NamedTuple):
+    """One indexed image. `id` never changes while the file stays; `row` is its matrix row.
+
+    A NamedTuple rather than a dataclass: the server builds thousands a second from sqlite rows.
+    """
+
+    id: int
+    row: int
+    path: str  # relative to the gallery root
+    size: int
+    mtime_ns: int
+    caption: str | None = None
+
+
+class Skipped(NamedTuple):
+    path: str
+    size: int
+    mtime_ns: int
+    reason: str
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: a gallery may be opened in one thread and used in another
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+class Gallery:
+    """An opened index: `vectors` (memory-mapped) plus record lookups by row or id."""
+
+    def __init__(self, directory: Path, model_fingerprint: str | None = None):
+        self.directory = Path(directory)
+        manifest_path = self.directory / MANIFEST
+        if not manifest_path.exists():
+            raise GalleryError(f"no gallery index in {self.directory}: build one with "
+                              f"`python -m scripts.index IMAGE_FOLDER --index {self.directory}`")
+        self.manifest = json.loads(manifest_path.read_text())
+        if self.manifest.get("format") != FORMAT_VERSION:
+            raise GalleryError(f"{self.directory} was written by another version of this tool: "
+                              "rebuild it with `python -m scripts.index ... --rebuild`")
+        made_by = self.manifest["model"]
+        if model_fingerprint is not None and made_by != model_fingerprint:
+            raise GalleryError(
+                f"the index in {self.directory} was made by model {made_by}, but the loaded "
+                f"model is {model_fingerprint}: its vectors are not comparable. Re-index with "
+                f"`python -m scripts.index {self.manifest['root']} --index {self.directory} "
+                "--rebuild`")
+        generation = self.manifest["generation"]
+        self.root = Path(self.manifest["root"])
+        self.vectors = np.load(self.directory / f"embeddings-{generation}.npy", mmap_mode="r")
+        captions = self.directory / f"captions-{generation}.npy"
+        self.caption_vectors = np.load(captions, mmap_mode="r") if captions.exists() else None
+        self._db = _connect(self.directory / f"items-{generation}.sqlite")
+        self.generation = generation
+        self._records: dict[int, Item] = {}
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def search_vectors(self, caption_weight: float = 0.0) -> np.ndarray:
+        """What queries are ranked against: the image embeddings, or, for images with a
+        caption, normalize(image + caption_weight * caption), both unit vectors.
+
+        Pictures carry what the CNN learned; captions say what a picture is even where the CNN
+        is weak (clip art is far from the photos it was trained on: docs/demo.md).
+        """
+        if not caption_weight or self.caption_vectors is None:
+            return self.vectors
+        return normalized(self.vectors + caption_weight * normalized(self.caption_vectors))
+
+    def search_cache(self, caption_weight: float = 0.0) -> Path:
+        """Where a faiss index of `search_vectors(caption_weight)` may be kept."""
+        tag = f"-c{caption_weight:g}" if caption_weight and self.caption_vectors is not None \
+            else ""
+        return self.directory / f"faiss-{self.generation}{tag}.index"
+
+    def items(self, rows: Sequence[int]) -> list[Item]:
+        """Records for matrix rows, in the order asked.
+
+        Records read once are kept (up to RECORD_CACHE of them): a generation never changes,
+        and the server asks for the same popular images again and again.
+        """
+        rows = [int(r) for r in rows]
+        if len(self._records) + len(rows) > RECORD_CACHE:
+            self._records.clear()
+        missing = sorted({r for r in rows if r not in self._records})
+        for start in range(0, len(missing), SQL_VARIABLES):  # sqlite caps ?-parameters
+            part = missing[start : start + SQL_VARIABLES]
+            for item in self._select(f"WHERE row IN ({','.join('?' * len(part))})", part):
+                self._records[item.row] = item
+        return [self._records[r] for r in rows]
+
+    def by_id(self, image_id: int) -> Item | None:
+        found = self._select("WHERE id = ?", [image_id])
+        return found[0] if found else None
+
+    def page(self, offset: int, count: int) -> list[Item]:
+        """Images in id order: for a fresh index, [IMG_n] is the n-th of the first page."""
+        return self._select("ORDER BY id LIMIT ? OFFSET ?", [count, offset])
+
+    def all_items(self) -> list[Item]:
+        return self._select("ORDER BY row", [])
+
+    def skipped(self) -> list[Skipped]:
+        return [Skipped(*row) for row in self._db.execute(
+            "SELECT path, size, mtime_ns, reason FROM skipped ORDER BY path")]
+
+    def _select(self, where: str, args: list) -> list[Item]:
+        query = f"SELECT id, row, path, size, mtime_ns, caption FROM items {where}"
+        return [Item(*row) for row in self._db.execute(query, args)]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],
+                     vectors: np.ndarray, skipped: Iterable[Skipped], next_id: int,
+                     caption_vectors: np.ndarray | None = None, dtype: str = "float32") -> None:
+    """Write a new generation and make it current; then delete what no manifest names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    old = _read_manifest(directory)
+    generation = (old["generation"] + 1) if old else 1
+    written = [_write_matrix(directory / f"embeddings-{generation}.npy", vectors, dtype)]
+    if caption_vectors is not None:
+        written.append(_write_matrix(directory / f"captions-{generation}.npy", caption_vectors,
+                                     dtype))
+    written.append(directory / f"items-{generation}.sqlite")
+    _write_items(written[-1], items, skipped)
+    for path in written:
+        _fsync(path)
+    manifest = {"format": FORMAT_VERSION, "generation": generation, "model": model_fingerprint,
+                "root": str(root), "count": len(items), "dim": int(vectors.shape[1]),
+                "dtype": dtype, "next_id": next_id}
+    tmp = directory / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    _fsync(tmp)
+    os.replace(tmp, directory / MANIFEST)
+    _remove_stale(directory, generation)
+
+
+def _write_matrix(path: Path, values: np.ndarray, dtype: str) -> Path:
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
+    matrix[:] = values
+    matrix.flush()
+    del matrix
+    return path
+
+
+def _write_items(path: Path, items: list[Item], skipped: Iterable[Skipped]) -> None:
+    path.unlink(missing_ok=True)  # a leftover of an interrupted run
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, row INTEGER UNIQUE NOT NULL, "
+                   "path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, caption TEXT)")
+        db.execute("CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER, "
+                   "mtime_ns INTEGER, reason TEXT)")
+        db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
+                       [(i.id, i.row, i.path, i.size, i.mtime_ns, i.caption) for i in items])
+        db.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
+                       [(s.path, s.size, s.mtime_ns, s.reason) for s in skipped])
+    db.close()
+
+
+def _read_manifest(directory: Path) -> dict | None:
+    path = directory / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def _remove_stale(directory: Path, generation: int) -> None:
+    keep = {f"{kind}-{generation}.{suffix}" for kind, suffix in GENERATION_FILES}
+    for kind, suffix in GENERATION_FILES:
+        for path in directory.glob(f"{kind}-*.{suffix}"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)

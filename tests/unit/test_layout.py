@@ -1,0 +1,49 @@
+"""The package's one-way rule: the core and `server.serve` never import `server.learn` or torch.
+
+Statically here, over every module's imports; tests/e2e/test_no_torch.py checks it at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import REPO
+
+TRAINING_ONLY = ("torch", "torchvision", "timm", "onnx", "server.learn")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def training_imports(path: Path) -> list[str]:
+    return sorted(name for name in imported_modules(path)
+                  if any(name == banned or name.startswith(banned + ".")
+                         for banned in TRAINING_ONLY))
+
+
+def test_serving_and_the_core_never_import_training_code():
+    package = REPO / "server"
+    checked = [p for p in package.rglob("*.py") if "learn" not in p.relative_to(package).parts]
+    assert len(checked) > 15
+    offenders = {str(p.relative_to(REPO)): training_imports(p) for p in checked}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_rule_checker_sees_an_offender(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("import os\ndef f():\n    from server.learn.export import export_onnx\n"
+                      "    import torch.nn\n")
+    assert training_imports(module) == ["server.learn.export", "torch.nn"]
+
+
+def test_tests_never_import_the_scripts():
+    for path in (REPO / "tests").rglob("*.py"):
+        assert not [n for n in imported_modules(path) if n.split(".")[0] == "scripts"], path
