@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 try:
-    from cphoc import _cphoc
+    import cphoc._cphoc as _cphoc
 except ImportError as error:  # pragma: no cover - only without a build
     raise ImportError(
         "cphoc's C extension is not built: run `pip install -e .` at the repository root"

@@ -57,9 +57,13 @@ async def main(args: argparse.Namespace) -> None:
         "serving %d images on http://%s:%d/ (WebSocket on the same port)", len(app.gallery),
         "localhost" if args.host in ("127.0.0.1", "::1") else args.host, port)
     stop = asyncio.get_running_loop().create_future()
+
+    def request_stop() -> None:
+        if not stop.done():  # a second Ctrl-C: no error
+            stop.set_result(None)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(
-            sig, lambda: stop.done() or stop.set_result(None))  # a second Ctrl-C: no error
+        asyncio.get_running_loop().add_signal_handler(sig, request_stop)
     async with server:
         await stop
 

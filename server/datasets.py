@@ -16,8 +16,10 @@ Problems are handled in two ways, on purpose:
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def _require_file(path: Path, expected: str) -> None:
         raise FileNotFoundError(f"no {path.name} in {path.parent}: expected {expected}")
 
 
-def _warn_each(problem: str, items: list[object]) -> None:
+def _warn_each(problem: str, items: Sequence[object]) -> None:
     """One warning per item for the first few, then one with the count of the rest."""
     for item in items[:_WARN_CAP]:
         log.warning("%s: %s", problem, item)
@@ -200,6 +202,12 @@ def read_instacities(root: Path, cities: list[str] | None = None) -> list[Captio
 # --------------------------------------------------------------------------- COCO
 
 
+T = TypeVar("T")
+
+# The types a COCO image id may have (typed so that `_coco_field` returns `int | str`).
+_COCO_ID: tuple[type[int | str], ...] = (int, str)
+
+
 def _coco_entries(data: object, annotations: Path, key: str) -> list[dict]:
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise CaptionFormatError(f"{annotations}: expected a top-level object with a {key!r} list")
@@ -209,7 +217,7 @@ def _coco_entries(data: object, annotations: Path, key: str) -> list[dict]:
     return data[key]
 
 
-def _coco_field(entry: dict, field: str, types: tuple[type, ...], where: str) -> object:
+def _coco_field(entry: dict, field: str, types: tuple[type[T], ...], where: str) -> T:
     if field not in entry:
         raise CaptionFormatError(f"{where}: missing {field!r}")
     value = entry[field]
@@ -233,7 +241,7 @@ def _coco_file_names(data: object, annotations: Path) -> dict[int | str, str]:
     file_names: dict[int | str, str] = {}
     for index, entry in enumerate(_coco_entries(data, annotations, "images")):
         where = f"{annotations}: images[{index}]"
-        image_id = _coco_field(entry, "id", (int, str), where)
+        image_id = _coco_field(entry, "id", _COCO_ID, where)
         if image_id in file_names:
             raise CaptionFormatError(f"{where}: duplicate image id {image_id!r}")
         file_names[image_id] = _coco_field(entry, "file_name", (str,), where)
@@ -244,7 +252,7 @@ def _coco_captions(data: object, annotations: Path, known: dict) -> dict[int | s
     captions: dict[int | str, list[str]] = {}
     for index, entry in enumerate(_coco_entries(data, annotations, "annotations")):
         where = f"{annotations}: annotations[{index}]"
-        image_id = _coco_field(entry, "image_id", (int, str), where)
+        image_id = _coco_field(entry, "image_id", _COCO_ID, where)
         caption = _coco_field(entry, "caption", (str,), where)
         if image_id not in known:
             raise CaptionFormatError(f"{where}: image_id {image_id!r} is not in 'images'")

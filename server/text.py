@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # The usual English stop-word list (NLTK's), written out so that no corpus download is needed.
 # Contractions appear as their pieces ("don", "t") because apostrophes become spaces.
@@ -42,7 +42,7 @@ def tokenize(caption: str) -> list[str]:
     return [w for w in words if w not in STOP_WORDS]
 
 
-def build_vocab(sentences: Iterable[list[str]], min_count: int = 1) -> dict[str, int]:
+def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 1) -> dict[str, int]:
     """Word counts of the words seen at least `min_count` times, most frequent first.
 
     Ties are broken alphabetically so that the same corpus always gives the same word ids.

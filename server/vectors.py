@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -16,7 +17,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(top, order, axis=1)
 
 
-def normalized(vectors: np.ndarray) -> np.ndarray:
+def normalized(vectors: npt.ArrayLike) -> np.ndarray:
     """Rows (or one vector) scaled to unit length, as float32; all-zero ones stay zero."""
     vectors = np.asarray(vectors, np.float32)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)

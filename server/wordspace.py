@@ -117,7 +117,7 @@ class WordSpace:
         scores = normalized(vectors) @ self._unit_vectors().T
         words = self.vectors.index_to_key
         return [[(words[i], float(row[i])) for i in top] if nonzero else []
-                for row, top, nonzero in zip(scores, top_k(scores, k), vectors.any(axis=1),
+                for row, top, nonzero in zip(scores, top_k(scores, k), np.any(vectors, axis=1),
                                              strict=True)]
 
     def _unit_vectors(self) -> np.ndarray:

@@ -66,14 +66,68 @@
 
   // ------------------------------------------------------------------ the query language
 
+  // As server/serve/query.py reads it (docs/protocol.md); tests/query_cases.json holds both to
+  // the same cases. The page shows the terms of a half-typed query (`dog+`) and leaves refusing
+  // it to the server, so parseQuery never throws: it returns the terms it read and why the server
+  // would refuse the query (null when it would not).
+
+  const MAX_WEIGHT = 100;
   const WEIGHT = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*\*/;
   const IMAGE = /^\[\s*(IMG|UPLOAD)_(\d{1,9})\s*\]$/i;
   const UPLOAD_REF = /\[\s*UPLOAD_(\d{1,9})\s*\]/gi;
+  const NOT_WORD = /[^\p{L}\p{N}]+/gu;  // as server/text.py: anything but a letter or a digit
+  // server/text.py's STOP_WORDS (the web test checks that they are the same)
+  const STOP_WORDS = new Set(`
+    a about above after again against ain all am an and any are aren as at be because been before
+    being below between both but by can couldn d did didn do does doesn doing don down during each
+    few for from further had hadn has hasn have haven having he her here hers herself him himself
+    his how i if in into is isn it its itself just ll m ma me mightn more most mustn my myself
+    needn no nor not now o of off on once only or other our ours ourselves out over own re s same
+    shan she should shouldn so some such t than that the their theirs them themselves then there
+    these they this those through to too under until up ve very was wasn we were weren what when
+    where which while who whom why will with won wouldn y you your yours yourself yourselves
+  `.trim().split(/\s+/));
 
-  // Terms as server/query.py splits them: `+` and `-` outside [...] separate terms, `2*` is a
-  // weight. Lenient: empty pieces are skipped (the server reports them when the query runs).
+  // Words cleaned as server/text.py's tokenize does, in the same order: split, lower, drop.
+  function tokenize(text) {
+    return text.replace(NOT_WORD, " ").toLowerCase().split(" ")
+      .filter((word) => word && !STOP_WORDS.has(word));
+  }
+
+  // -> { terms, error }: the terms read, one for each piece of text between signs but empty ones
   function parseQuery(text) {
-    const terms = [];
+    const pieces = splitQuery(text);
+    const terms = pieces.filter((p) => p.text.trim()).map((p) => makeTerm(p.sign, p.text));
+    return { terms, error: queryError(text, pieces, terms) };
+  }
+
+  // The checks query.py's parse makes, in its order, so that the first problem is the same.
+  function queryError(text, pieces, terms) {
+    const length = [...text].length;  // in characters as Python counts them, not UTF-16 units
+    const longest = limit("query_chars", 500);
+    if (length > longest) {
+      return `the query is too long (${length} characters, at most ${longest})`;
+    }
+    if (!text.trim()) return "the query is empty: type words like beach+sunrise";
+    const missing = pieces.findIndex((p) => !p.text.trim());
+    if (missing >= 0) {
+      const next = pieces[missing + 1];  // the sign after the gap, if any
+      if (!next) return "a term is missing at the end";
+      return `a term is missing before the '${next.sign > 0 ? "+" : "-"}'`;
+    }
+    const most = limit("terms", 32);
+    if (pieces.length > most) return `too many terms (${pieces.length}, at most ${most})`;
+    const bad = terms.find((term) => term.error);
+    if (bad) return bad.error;
+    if (!terms.some((term) => term.sign > 0)) {
+      return "the query needs at least one term to add, not only ones to subtract";
+    }
+    return null;
+  }
+
+  // [{ sign, text }]: `+` and `-` outside [...] separate terms; a leading sign is allowed.
+  function splitQuery(text) {
+    const pieces = [];
     const lead = text.match(/^\s*([+-]?)/);
     let sign = lead[1] === "-" ? -1 : 1;
     let start = lead[0].length;
@@ -83,65 +137,100 @@
       if (char === "[") depth += 1;
       else if (char === "]") depth = Math.max(0, depth - 1);
       else if (char === null || ((char === "+" || char === "-") && depth === 0)) {
-        const term = makeTerm(sign, text.slice(start, at));
-        if (term) terms.push(term);
+        pieces.push({ sign, text: text.slice(start, at) });
         if (char !== null) {
           sign = char === "+" ? 1 : -1;
           start = at + 1;
         }
       }
     }
-    return terms;
+    return pieces;
   }
 
   function makeTerm(sign, piece) {
+    // a piece that is no term is kept as typed (with its `error`), so that edits made through
+    // the page print it back unchanged instead of dropping what the user wrote
+    const invalid = (error) =>
+      ({ sign, weight: 1, kind: "words", text: piece.trim(), words: [], error });
     let weight = 1;
     let body = piece;
     const match = piece.match(WEIGHT);
     if (match) {
-      weight = parseFloat(match[1]);
+      weight = Number(match[1]);
+      if (!(weight > 0 && weight <= MAX_WEIGHT)) {
+        return invalid(`the weight ${match[1]} must be above 0 and at most ${MAX_WEIGHT}`);
+      }
       body = piece.slice(match[0].length);
     }
     body = body.trim();
-    if (!body) return null;
+    if (!body) return invalid(`the weight ${formatWeight(weight)}* has no term after it`);
     const image = body.match(IMAGE);
     if (image) {
       const kind = image[1].toUpperCase() === "IMG" ? "image" : "upload";
       const ref = Number(image[2]);
       return { sign, weight, kind, ref, text: `[${image[1].toUpperCase()}_${ref}]` };
     }
-    return { sign, weight, kind: "words", text: body };
+    if (/[[\]]/.test(body)) {
+      return invalid(`'${body}' is not an image reference: write [IMG_<id>] or [UPLOAD_<n>]`);
+    }
+    if (body.includes("*")) {
+      return invalid(`'${body}': a weight goes before its term, as in 3*park`);
+    }
+    const words = tokenize(body);
+    if (!words.length) {
+      return invalid(/[\p{L}\p{N}]/u.test(body)
+        ? `'${body}' has only common words (like 'the' or 'a') that carry no meaning here`
+        : `'${body}' has no words in it`);
+    }
+    return { sign, weight, kind: "words", text: body, words };
   }
 
-  const formatWeight = (weight) => String(Math.round(weight * 1000) / 1000);
+  // The shortest decimal that reads back as the weight, as query.py prints it: never in
+  // exponent form (String gives `1e-7` below 1e-6, which would not parse).
+  function formatWeight(weight) {
+    const text = String(weight);
+    const tiny = text.match(/^(\d)(?:\.(\d+))?e-(\d+)$/);
+    return tiny ? `0.${"0".repeat(Number(tiny[3]) - 1)}${tiny[1]}${tiny[2] || ""}` : text;
+  }
+
+  // A term as query.py's format_terms prints it: cleaned words, `[IMG_12]`; a piece that is no
+  // term as it was typed.
+  const termBody = (term) =>
+    term.kind === "words" && term.words.length ? term.words.join(" ") : term.text;
 
   function formatQuery(terms) {
     return terms.map((term, index) => {
       const sign = term.sign < 0 ? "-" : (index ? "+" : "");
       const weight = term.weight === 1 ? "" : `${formatWeight(term.weight)}*`;
-      return sign + weight + term.text;
+      return sign + weight + termBody(term);
     }).join("");
   }
 
-  const sameTerm = (a, b) => a.kind === b.kind &&
-    (a.kind === "words" ? a.text.toLowerCase() === b.text.toLowerCase() : a.ref === b.ref);
+  // For tests/e2e/test_web.py: the page's own reading of the language, checked against
+  // tests/query_cases.json.
+  window.wordpixQuery = { parse: parseQuery, format: formatQuery, stopWords: STOP_WORDS };
 
-  // Add `delta` (+1 or -1) to a term: a new term, or more (or less) of one already there.
-  function addToQuery(term, delta) {
-    const terms = parseQuery(ui.q.value);
+  const sameTerm = (a, b) => a.kind === b.kind && termBody(a) === termBody(b);
+
+  // Add `delta` (+1 or -1) to a term (its text, as `[IMG_5]`): a new term, or more (or less) of
+  // one already there.
+  function addToQuery(text, delta) {
+    const term = makeTerm(1, text);
+    const { terms } = parseQuery(ui.q.value);
     const found = terms.find((t) => sameTerm(t, term));
     if (!found) {
-      terms.push({ ...term, sign: delta > 0 ? 1 : -1, weight: 1 });
+      terms.push({ ...term, sign: delta > 0 ? 1 : -1 });
     } else {
-      const signed = found.sign * found.weight + delta;
-      if (Math.abs(signed) < 1e-9) terms.splice(terms.indexOf(found), 1);
+      // rounded: sums of typed decimals pick up float noise (2.675 - 1 = 1.6749999999999998)
+      const signed = Math.round((found.sign * found.weight + delta) * 1e9) / 1e9;
+      if (signed === 0) terms.splice(terms.indexOf(found), 1);
       else Object.assign(found, { sign: Math.sign(signed), weight: Math.abs(signed) });
     }
     setQuery(formatQuery(terms));
   }
 
   function editTerm(index, change) {
-    const terms = parseQuery(ui.q.value);
+    const { terms } = parseQuery(ui.q.value);
     if (!terms[index]) return;
     if (change(terms[index], terms) === "remove") terms.splice(index, 1);
     setQuery(formatQuery(terms));
@@ -178,7 +267,7 @@
   // ------------------------------------------------------------------ the terms strip
 
   function renderTerms() {
-    const terms = parseQuery(ui.q.value);
+    const { terms } = parseQuery(ui.q.value);
     ui.terms.replaceChildren(...terms.map((term, index) => {
       let face;
       if (term.kind === "image") {
@@ -476,7 +565,7 @@
     if (!sent) return;
     state.uploads.set(reply.upload, { blob: sent.blob, url: sent.url });
     if (sent.from === undefined) {
-      addToQuery({ kind: "upload", ref: reply.upload, text: `[UPLOAD_${reply.upload}]` }, 1);
+      addToQuery(`[UPLOAD_${reply.upload}]`, 1);
       return;
     }
     state.remap.set(sent.from, reply.upload);
@@ -497,7 +586,8 @@
   function reupload() {
     const old = state.uploads;
     state.uploads = new Map();
-    const wanted = [...new Set([...parseQuery(ui.q.value), ...parseQuery(state.view.text)]
+    const named = [...parseQuery(ui.q.value).terms, ...parseQuery(state.view.text).terms];
+    const wanted = [...new Set(named
       .filter((t) => t.kind === "upload" && old.has(t.ref)).map((t) => t.ref))];
     for (const [number, kept] of old) {
       if (!wanted.includes(number)) URL.revokeObjectURL(kept.url);
@@ -612,7 +702,7 @@
     const tile = event.target.closest(".tile");
     if (!tile) return;
     const id = Number(tile.dataset.id);
-    addToQuery({ kind: "image", ref: id, text: `[IMG_${id}]` }, event.shiftKey ? -1 : 1);
+    addToQuery(`[IMG_${id}]`, event.shiftKey ? -1 : 1);
   });
   ui.grid.addEventListener("keydown", (event) => {
     const tile = event.target.closest(".tile");
@@ -626,13 +716,13 @@
     }
     if (delta) {
       event.preventDefault();
-      addToQuery({ kind: "image", ref: id, text: `[IMG_${id}]` }, delta);
+      addToQuery(`[IMG_${id}]`, delta);
     }
   });
 
   ui.nearest.addEventListener("click", (event) => {
     const button = event.target.closest(".word");
-    if (button) addToQuery({ kind: "words", text: button.dataset.word }, event.shiftKey ? -1 : 1);
+    if (button) addToQuery(button.dataset.word, event.shiftKey ? -1 : 1);
   });
 
   ui.more.addEventListener("click", () => {

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+# A loaded timm EfficientNet (`timm.models.EfficientNet`). Typed as Any: through nn.Module's
+# `__getattr__` its submodules (conv_stem, blocks, ...) would read as `Tensor | Module`.
+TimmModel = Any
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def load_backbone(name: str = "lite0") -> nn.Module:
 class Trunk(nn.Module):
     """Stem and the first blocks: frozen, its output is what the feature cache stores."""
 
-    def __init__(self, model: nn.Module, tail_blocks: int):
+    def __init__(self, model: TimmModel, tail_blocks: int):
         super().__init__()
         self.stem = nn.Sequential(model.conv_stem, model.bn1)
         self.blocks = model.blocks[: len(model.blocks) - tail_blocks]
@@ -86,7 +91,7 @@ class Trunk(nn.Module):
 class Tail(nn.Module):
     """The last `tail_blocks` blocks, the head convolution and average pooling: pooled features."""
 
-    def __init__(self, model: nn.Module, tail_blocks: int):
+    def __init__(self, model: TimmModel, tail_blocks: int):
         super().__init__()
         self.blocks = model.blocks[len(model.blocks) - tail_blocks :]
         self.head = nn.Sequential(model.conv_head, model.bn2, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -95,7 +100,7 @@ class Tail(nn.Module):
         return self.head(self.blocks(x))
 
 
-def split_backbone(model: nn.Module, tail_blocks: int) -> tuple[Trunk, Tail]:
+def split_backbone(model: TimmModel, tail_blocks: int) -> tuple[Trunk, Tail]:
     """Cut a loaded backbone into (trunk, tail); tail_blocks=0 leaves only conv_head in the tail."""
     if not 0 <= tail_blocks <= len(model.blocks):
         raise ValueError(f"tail_blocks must be within 0..{len(model.blocks)}")

@@ -35,9 +35,9 @@ def embed_images(encoder: ImageEncoder, paths: list[Path], batch_size: int = 16)
     out = np.zeros((len(paths), encoder.dim), np.float32)
     with tqdm(total=len(paths), desc="images", unit="img") as bar:
         for batch in decoded_batches(paths, encoder.image_size, batch_size):
-            if batch.reasons:
-                raise ValueError(f"cannot evaluate on {paths[batch.positions[0]]}: "
-                                 f"{batch.reasons[0]}")
+            if batch.failed:
+                position, reason = batch.failed[0]
+                raise ValueError(f"cannot evaluate on {paths[position]}: {reason}")
             out[batch.positions] = encoder.embed_inputs(batch.inputs)
             bar.update(len(batch.positions))
     return out
@@ -58,7 +58,7 @@ def word_queries(records: list[CaptionedImage], words: WordSpace, min_images: in
             pairs_here |= set(itertools.combinations(sorted(cap & single_set), 2))
         pair_count.update(pairs_here)
     pairs = [p for p, n in pair_count.most_common(max_pairs) if n >= min_images // 2]
-    queries = [(w,) for w in singles] + pairs
+    queries: list[tuple[str, ...]] = [*((w,) for w in singles), *pairs]
     relevant = np.array([[any(set(q) <= cap for cap in caps) for caps in caption_words]
                          for q in queries])
     return queries, relevant
@@ -75,7 +75,7 @@ def word_query_report(image_vectors: np.ndarray, queries: list[tuple[str, ...]],
                       relevant: np.ndarray, vectors: np.ndarray) -> dict[str, float]:
     """Mean P@5 and mAP of single-word and two-word queries (vectors: one row per query)."""
     scores = vectors @ image_vectors.T
-    report = {}
+    report: dict[str, float] = {}
     for size, name in ((1, "words"), (2, "pairs")):
         rows = [i for i, q in enumerate(queries) if len(q) == size]
         report[f"{name}_n"] = len(rows)

@@ -99,10 +99,12 @@ class JointModel(nn.Module):
         self.words = nn.EmbeddingBag.from_pretrained(
             torch.from_numpy(padded), freeze=not config.train_words, mode="sum", padding_idx=vocab
         )
+        self.text_map: nn.Module
         if config.text_map:
-            self.text_map = nn.Linear(word_dim, config.joint_dim, bias=False)
+            linear = nn.Linear(word_dim, config.joint_dim, bias=False)
             if word_dim == config.joint_dim:  # start from the word space's own geometry
-                nn.init.eye_(self.text_map.weight)
+                nn.init.eye_(linear.weight)
+            self.text_map = linear
         elif word_dim != config.joint_dim:
             raise ValueError(f"without a text map the joint space is the word space: "
                              f"joint_dim must be {word_dim}")

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import torch
@@ -126,6 +127,15 @@ class Split:
     relevant: np.ndarray | None = None  # queries x images
 
 
+class TrainState(TypedDict):
+    """What `train` returns and the checkpoint stores (as a plain dict) for `--resume`."""
+
+    epoch: int  # epochs done
+    best: dict[str, float] | None  # the dev report of the best epoch so far
+    history: list[dict[str, float]]  # every epoch's dev report
+    interrupted: NotRequired[bool]  # set when `train` returns: stopped by Ctrl-C
+
+
 def load_split(split: str, root: Path, cache: Path, word_space: WordSpace,
                model_config: ModelConfig) -> Split:
     records = read_flickr8k(root, split)
@@ -162,6 +172,7 @@ def evaluate(model: JointModel, split: Split) -> dict[str, float]:
     report = retrieval_report(images, captions, split.caption_image)
     report["rsum"] = sum(report[f"{d}_r{k}"] for d in ("t2i", "i2t") for k in (1, 5, 10))
     if split.queries:
+        assert split.relevant is not None  # load_split sets both
         vectors = query_vectors(split.queries, model.joint_word_vectors(), model.vocabulary)
         report |= word_query_report(images, split.queries, split.relevant, vectors)
     return report
@@ -180,7 +191,7 @@ def warmup_cosine(step: int, total: int, warmup: float = 0.05) -> float:
 
 
 def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig,
-          run_dir: Path, resume: bool) -> dict:
+          run_dir: Path, resume: bool) -> TrainState:
     generator = torch.Generator().manual_seed(config.seed)
     loss_fn = make_loss(config.loss)
     word_params = [model.words.weight] if model.config.train_words else []
@@ -196,7 +207,7 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
     total_steps = config.epochs * -(-len(train_split.images) // config.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine,
                                                                     total=total_steps))
-    state = {"epoch": 0, "best": None, "history": []}
+    state: TrainState = {"epoch": 0, "best": None, "history": []}
     checkpoint = run_dir / "checkpoint.pt"
     if resume and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False)
@@ -219,15 +230,16 @@ def train(model: JointModel, train_split: Split, dev: Split, config: TrainConfig
             report = evaluate(model, dev) | {"epoch": state["epoch"], "loss": loss,
                                              "seconds": time.perf_counter() - start}
             state["history"].append(report)
-            if state["best"] is None or report["rsum"] > state["best"]["rsum"]:
-                state["best"] = report
+            best = state["best"]
+            if best is None or report["rsum"] > best["rsum"]:
+                state["best"] = best = report
                 torch.save(model.state_dict(), run_dir / "best.pt")
             torch.save({"model": model.state_dict(), "loss": loss_fn.state_dict(),
                         "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                         "generator": generator.get_state(), "state": state}, checkpoint)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", dev_t2i_r1=f"{report['t2i_r1']:.1f}",
-                            best=state["best"]["epoch"])
+                            best=best["epoch"])
     finally:
         bar.close()
         signal.signal(signal.SIGINT, previous_handler)
@@ -267,7 +279,7 @@ def train_epoch(model: JointModel, split: Split, loss_fn: torch.nn.Module,
 
 
 def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: ModelConfig,
-                   run_dir: Path | None = None, resume: bool = False) -> dict:
+                   run_dir: Path | None = None, resume: bool = False) -> dict[str, float]:
     """Train on Flickr8k's train split (choosing the epoch on dev) and write the model to `out`
     with its ONNX graph; returns the best dev report."""
     run_dir = run_dir or Path("runs") / ("train-" + str(out).strip("/").replace("/", "-"))
@@ -292,6 +304,7 @@ def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: Mod
     if state["interrupted"]:
         raise SystemExit(f"{out} left as it was")
     best = state["best"]
+    assert best is not None  # set by the first epoch; no epoch at all leaves no best.pt
     shown = ("t2i_r1", "t2i_r5", "t2i_r10", "t2i_medr", "i2t_r1", "i2t_r5", "i2t_r10",
              "i2t_medr", "words_p5", "pairs_p5")
     print(f"best dev epoch {best['epoch']}: " + "  ".join(

@@ -18,6 +18,7 @@ import mimetypes
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,14 +28,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Origin
 
 from server.artifacts import load_word_space
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
-from server.serve.retrieval import QueryRequest, Retriever
-from server.serve.search import make_search
+from server.serve.retrieval import Answer, QueryRequest, Retriever
+from server.serve.search import Backend, make_search
 from server.serve.spelling import SpellingIndex
 
 log = logging.getLogger("wordpix.server")
@@ -50,8 +52,8 @@ MAX_BATCH = 64
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
 # Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
-LOCAL_ORIGINS = [None, "null",
-                 re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
+LOCAL_ORIGINS: list[Origin | re.Pattern[str] | None] = [
+    None, Origin("null"), re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
 LOCAL_HOSTS = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
@@ -87,6 +89,7 @@ class Batcher:
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
+        results: Sequence[Answer | Exception]
         try:
             results = self.retriever.answer_many([request for request, _ in batch])
         except Exception as error:  # a bug must fail these queries, not hang them
@@ -281,7 +284,7 @@ async def _file_response(path: Path, cache: str) -> Response:
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
-             backend: str = "auto", caption_weight: float = 1.0) -> App:
+             backend: Backend = "auto", caption_weight: float = 1.0) -> App:
     """Load the words, the CNN and the gallery, logging how long each took."""
     timings = {}
     start = time.perf_counter()
@@ -305,7 +308,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
-                allow_origins: list[str] = (), page_from_disk: bool = True) -> Server:
+                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Server:
     """Listen; HTTP answers only Host names of this machine, the host listened on and the
     allowed origins, and the WebSocket only those origins (and the page from disk, whose
     Origin is "null": so is a sandboxed frame's on any site, hence `page_from_disk`)."""
@@ -313,7 +316,8 @@ async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
              *(re.escape(urlsplit(origin).hostname or "") for origin in allow_origins)]
     app.hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
     origins = [*(o for o in LOCAL_ORIGINS if page_from_disk or o != "null"),
-               re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"), *allow_origins]
+               re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
+               *(Origin(origin) for origin in allow_origins)]
     return await serve(app.handle, host, port, process_request=app.http, origins=origins,
                        max_size=MAX_MESSAGE, max_queue=4, compression=None,
                        server_header="wordpix")

@@ -40,14 +40,16 @@ def install_tuxpaint() -> bool:
               f"try `sudo apt-get install --no-install-recommends {TUXPAINT_PACKAGE}`)")
         return False
     print(f"installing {TUXPAINT_PACKAGE} with apt-get (about 60 MB) ...")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ,
-                                                   "DEBIAN_FRONTEND": "noninteractive"}}
-    installed = subprocess.run([apt, "install", "-y", "--no-install-recommends",
-                                TUXPAINT_PACKAGE], check=False, **quiet).returncode == 0
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*arguments: str) -> int:
+        return subprocess.run([apt, *arguments], check=False, stdout=subprocess.DEVNULL,
+                              env=env).returncode
+
+    installed = apt_get("install", "-y", "--no-install-recommends", TUXPAINT_PACKAGE) == 0
     if not installed:  # the package lists may be missing on a fresh machine
-        subprocess.run([apt, "update"], check=False, **quiet)
-        subprocess.run([apt, "install", "-y", "--no-install-recommends", TUXPAINT_PACKAGE],
-                       check=False, **quiet)
+        apt_get("update")
+        apt_get("install", "-y", "--no-install-recommends", TUXPAINT_PACKAGE)
     return TUXPAINT_STAMPS.is_dir()
 
 

@@ -284,7 +284,9 @@ def _plan(sources: list[SourceImage], root: Path, index_dir: Path, fingerprint: 
 def _assemble(plan: _Plan, root: Path, index_dir: Path, encoder: ImageEncoder,
               words: WordSpace | None) -> int:
     """Write the new generation from the plan's results; returns how many images it holds."""
-    items, vectors, skipped = [], [], list(plan.unreadable)
+    items: list[Item] = []
+    vectors: list[np.ndarray] = []
+    skipped = list(plan.unreadable)
     next_id = plan.next_id
     for rel, (source, _, _) in plan.present.items():
         result = plan.known[rel]

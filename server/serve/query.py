@@ -7,13 +7,17 @@ A query is terms joined by `+` or `-` (a leading sign is allowed). A term is a p
 more words, a gallery image `[IMG_<id>]`, or an image uploaded on this connection
 `[UPLOAD_<n>]`, optionally preceded by a weight `<number>*`. Repeating a term adds its weight.
 Spaces are free. `parse` turns text into `Term`s and raises only `QueryError`, whose message is
-meant for the user.
+meant for the user; `format_terms` prints them back in canonical form.
+
+The page reads the same language in web/app.js (parseQuery, formatQuery); tests/query_cases.json
+holds both to the same cases.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from server.text import tokenize
@@ -22,8 +26,10 @@ MAX_QUERY_CHARS = 500
 MAX_TERMS = 32
 MAX_WEIGHT = 100.0
 
-_IMAGE = re.compile(r"\[\s*(IMG|UPLOAD)_(\d{1,9})\s*\]", re.IGNORECASE)
-_WEIGHT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*\*")
+# [0-9], not \d: Python's \d takes any script's digits (`٣*park`), JavaScript's (the page)
+# only ASCII ones
+_IMAGE = re.compile(r"\[\s*(IMG|UPLOAD)_([0-9]{1,9})\s*\]", re.IGNORECASE)
+_WEIGHT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*\*")
 _WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
 
 
@@ -42,6 +48,7 @@ class Term:
 
 
 def parse(query: object) -> list[Term]:
+    """The terms of a query, in the order typed (a repeated term stays two terms: they add)."""
     if not isinstance(query, str):
         raise QueryError("the query must be a string")
     if len(query) > MAX_QUERY_CHARS:
@@ -113,11 +120,25 @@ def _term(sign: int, text: str) -> Term:
 
 
 def format_terms(terms: list[Term]) -> str:
-    """The query as understood, in the language itself (e.g. `3*park - [IMG_2]`)."""
+    """The query as understood, in canonical form: `3*park-[IMG_2]+red car`.
+
+    No spaces around signs, a term's cleaned words (as `tokenize` left them), `[IMG_<id>]` and
+    `[UPLOAD_<n>]` in capitals without leading zeros, weight 1 left out. The page's formatQuery
+    prints the same.
+    """
     parts = []
     for index, term in enumerate(terms):
         sign = "-" if term.sign < 0 else ("+" if index else "")
-        weight = "" if term.weight == 1 else f"{term.weight:g}*"
-        body = term.text if term.kind != "words" else " ".join(term.words)
+        weight = "" if term.weight == 1 else f"{_format_weight(term.weight)}*"
+        if term.kind == "words":
+            body = " ".join(term.words)
+        else:
+            body = f"[{'IMG' if term.kind == 'image' else 'UPLOAD'}_{term.ref}]"
         parts.append(f"{sign}{weight}{body}")
     return "".join(parts)
+
+
+def _format_weight(weight: float) -> str:
+    """The shortest decimal that reads back as this weight, never in exponent form: `1e-07*dog`
+    would not parse. JavaScript's String(number) picks the same digits."""
+    return format(Decimal(repr(weight)).normalize(), "f")

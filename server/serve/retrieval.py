@@ -93,7 +93,7 @@ class Retriever:
         cheaper per query than answering one at a time. A bad query is its QueryError in the
         list and does not disturb the others.
         """
-        results: list[Answer | QueryError | None] = [None] * len(requests)
+        results: dict[int, Answer | QueryError] = {}  # by position in `requests`
         good: list[_Parsed] = []
         for position, request in enumerate(requests):
             try:
@@ -103,7 +103,7 @@ class Retriever:
             except QueryError as error:
                 results[position] = error
         if not good:
-            return results  # type: ignore[return-value]  # every slot holds an error
+            return [results[position] for position in range(len(requests))]  # all errors
         vectors = np.stack([parsed.vector for parsed in good])
         hits = self.search.search_many(
             vectors, max(parsed.request.k for parsed in good),
@@ -123,13 +123,15 @@ class Retriever:
                       for row, score in zip(found.rows[:k].tolist(), found.scores[:k].tolist(),
                                             strict=True)],
                 nearest_words=[(w, round(score, 4)) for w, score in near])
-        return results  # type: ignore[return-value]  # every slot is filled by now
+        return [results[position] for position in range(len(requests))]  # all filled by now
 
     def query_vector(self, terms: list[Term], uploads: Mapping[int, np.ndarray]
                      ) -> tuple[np.ndarray, list[dict], list[tuple[str, str]], set[int]]:
         """The summed vector, each term as understood, word corrections, gallery rows named."""
         total = np.zeros(self.word_space.dim, np.float32)
-        understood, corrections, rows = [], [], set()
+        understood: list[dict] = []
+        corrections: list[tuple[str, str]] = []
+        rows: set[int] = set()
         for term in terms:
             if term.kind == "words":
                 used = [self._known_word(word, corrections) for word in term.words]

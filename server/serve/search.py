@@ -22,6 +22,8 @@ from server.vectors import normalized, top_k
 EXACT_UP_TO = 200_000
 HNSW_UP_TO = 100_000
 
+Backend = Literal["auto", "exact", "faiss"]  # what `make_search` (and --backend) accepts
+
 
 @dataclass(frozen=True)
 class Hits:
@@ -123,7 +125,7 @@ class FaissSearch:
         return hits
 
 
-def make_search(vectors: np.ndarray, backend: Literal["auto", "exact", "faiss"] = "auto",
+def make_search(vectors: np.ndarray, backend: Backend = "auto",
                 index_file: Path | None = None) -> Search:
     """Exact for small galleries, faiss past EXACT_UP_TO images (or when asked)."""
     if backend == "exact" or (backend == "auto" and len(vectors) <= EXACT_UP_TO):

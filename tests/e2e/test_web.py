@@ -10,6 +10,7 @@ WORDPIX_SCREENSHOT=docs/screenshot.png writes the page at 1280x800 showing a rea
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from server.serve.gallery import Gallery
+from server.text import STOP_WORDS
 from tests.conftest import REPO, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,6 +33,9 @@ EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="no /usr/bin/chromium: `make test-packages` installs it")
 expect.set_options(timeout=15_000)
+
+# The query language's cases, shared with the server's parser (tests/unit/test_query.py)
+QUERY_CASES = json.loads((REPO / "tests" / "query_cases.json").read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +376,32 @@ def test_a_lost_connection_shows_and_recovers(page, sample_gallery, tmp_path, id
     finally:
         stop_server(second)
     assert "Traceback" not in second.log()
+
+
+def test_the_page_reads_queries_as_the_server_does(page, server):
+    """The page's own parseQuery and formatQuery on every case of tests/query_cases.json."""
+    open_page(page, server.url)  # connected: the limits it checks come from the server's hello
+    readings = page.evaluate("""(texts) => texts.map((text) => {
+        const { parse, format } = window.wordpixQuery;
+        const fields = ({ sign, weight, kind, words, ref }) =>
+            kind === "words" ? { sign, weight, kind, words } : { sign, weight, kind, ref };
+        const { terms, error } = parse(text);
+        const printed = format(terms);
+        return { terms: terms.map(fields), error, printed,
+                 reread: format(parse(printed).terms) };
+    })""", [case["text"] for case in QUERY_CASES])
+    wrong = []
+    for case, read in zip(QUERY_CASES, readings, strict=True):
+        if "error" in case:
+            if case["error"] not in (read["error"] or ""):
+                wrong.append((case["name"], f"error {read['error']!r}"))
+        elif read["error"] is not None or read["terms"] != case["terms"]:
+            wrong.append((case["name"], read["error"] or read["terms"]))
+        elif not read["printed"] == read["reread"] == case["printed"]:
+            wrong.append((case["name"], f"printed {read['printed']!r}, then {read['reread']!r}"))
+    assert not wrong
+    # the page's copy of the stop words, which decide what a term's words are
+    assert sorted(page.evaluate("[...window.wordpixQuery.stopWords]")) == sorted(STOP_WORDS)
 
 
 def test_screenshot(page, server, ids):

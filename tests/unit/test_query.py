@@ -1,12 +1,20 @@
-"""The query language parser: the seed examples, weights, errors, and no other exception ever."""
+"""The query language parser: tests/query_cases.json, the seed examples, and no other exception
+ever."""
 
 from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, Term, format_terms, parse
+from server.serve.query import QueryError, Term, format_terms, parse
+
+# The query language's cases, shared with the page's parser (tests/e2e/test_web.py)
+QUERY_CASES = json.loads((Path(__file__).parents[1] / "query_cases.json").read_text("utf-8"))
 
 SEED = ["people+park", "bike-park", "beach+sunrise", "car-yellow", "cold-snow", "train-car",
         "travel+paint", "fish+food", "[IMG_1]+park", "[IMG_3]-dog", "[IMG_1]+[IMG_10]",
@@ -20,31 +28,30 @@ def test_seed_examples_parse_and_print_back(text):
     assert terms[0].sign == 1
 
 
-def test_terms_signs_weights_and_images():
-    terms = parse(" 3*park - [img_12 ] + red  car-0.5*[UPLOAD_2]")
-    assert terms == [
-        Term(1, 3.0, "words", "park", ("park",)),
-        Term(-1, 1.0, "image", "[img_12 ]", ref=12),
-        Term(1, 1.0, "words", "red  car", ("red", "car")),
-        Term(-1, 0.5, "upload", "[UPLOAD_2]", ref=2),
-    ]
-    assert format_terms(terms) == "3*park-[img_12 ]+red car-0.5*[UPLOAD_2]"
-    assert parse("-dog+cat")[0].sign == -1
-    assert parse("+cat")[0].sign == 1
+def reading(term: Term) -> dict:
+    """A term as tests/query_cases.json writes it (the page's test compares the same fields)."""
+    what = {"words": list(term.words)} if term.kind == "words" else {"ref": term.ref}
+    return {"sign": term.sign, "weight": term.weight, "kind": term.kind, **what}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "empty"), ("   ", "empty"), ("-dog", "at least one term to add"),
-    ("dog+", "missing at the end"), ("dog++cat", "missing before"), ("+", "missing"),
-    ("[IMG_x]", "not an image reference"), ("[IMG_1", "not an image reference"),
-    ("0*dog", "must be above 0"), ("1000*dog", "at most 100"), ("3*", "no term after"),
-    ("dog*3", "a weight goes before"), ("the+a", "only common words"), ("!!!", "no words"),
-    ("a" * (MAX_QUERY_CHARS + 1), "too long"),
-    ("+".join(["dog"] * (MAX_TERMS + 1)), "too many terms"),
-])
-def test_bad_queries_say_why(text, message):
-    with pytest.raises(QueryError, match=message):
-        parse(text)
+@pytest.mark.parametrize("case", QUERY_CASES, ids=[case["name"] for case in QUERY_CASES])
+def test_query_cases(case):
+    if "error" in case:
+        with pytest.raises(QueryError, match=re.escape(case["error"])):
+            parse(case["text"])
+        return
+    terms = parse(case["text"])
+    assert [reading(term) for term in terms] == case["terms"]
+    printed = format_terms(terms)
+    assert printed == case["printed"]
+    assert format_terms(parse(printed)) == printed  # the printed form reads back as itself
+
+
+def test_terms_keep_their_text_as_typed():
+    """Error messages quote the term as the user wrote it; only the printed form is canonical."""
+    terms = parse(" 3*park - [img_012 ] + Red  car")
+    assert [term.text for term in terms] == ["park", "[img_012 ]", "Red  car"]
+    assert format_terms(terms) == "3*park-[IMG_12]+red car"
 
 
 def test_only_strings_are_queries():
