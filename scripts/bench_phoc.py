@@ -1,6 +1,6 @@
 """Benchmark cphoc and the spelling lookup on the shipped vocabulary.
 
-    python -m scripts.bench_phoc            (needs only models/words.kv and the built extension)
+    python -m scripts.bench_phoc            (needs only models/words.npz and the built extension)
 
 1. Speed: PHOCs of the shipped vocabulary and of random words with the C extension (one batch
    call, and one call per word) against the plain-Python reference; prints seconds and the
@@ -140,14 +140,15 @@ def examples(index: SpellingIndex) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--words", type=Path, default=SHIPPED_WORDS, help="gensim KeyedVectors")
+    parser.add_argument("--words", type=Path, default=SHIPPED_WORDS,
+                        help="a saved WordSpace (.npz)")
     parser.add_argument("--random", type=int, default=100_000, help="random words to time")
     parser.add_argument("--typos", type=int, default=3000, help="typos for the threshold table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    vocabulary = list(WordSpace.load(args.words).vectors.index_to_key)
+    vocabulary = list(WordSpace.load(args.words).words)
     speed(vocabulary, args.random, args.repeats, rng)
     print()
     index = lookup(vocabulary, args.repeats, rng)

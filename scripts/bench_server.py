@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--port", type=int, default=9997)
     args = parser.parse_args()
-    queries = random_queries(load_word_space().vectors.index_to_key, args.queries)
+    queries = random_queries(load_word_space().words, args.queries)
     with tempfile.TemporaryDirectory() as directory:
         index = Path(directory)
         make_gallery(index, args.images)

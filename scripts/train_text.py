@@ -1,7 +1,7 @@
 """Train the word space on any caption dataset.
 
-    python -m scripts.train_text --model glove --out runs/text.kv
-    python -m scripts.train_text --dataset instacities --path DIR --model word2vec --out runs/i.kv
+    python -m scripts.train_text --model glove --out runs/text.npz
+    python -m scripts.train_text --dataset instacities --path DIR --model word2vec --out runs/i.npz
 
 Writes the vectors in gensim's native format (tf-idf weights kept) and, beside them, in word2vec
 text format (`.txt`) so that any tool of the ecosystem can read them.
@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, parents=[model],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(parser)
-    parser.add_argument("--out", type=Path, required=True, help="output .kv file")
+    parser.add_argument("--out", type=Path, required=True, help="output .npz file")
     add_config_args(parser, CONFIGS[chosen.model])
     args = parser.parse_args()
     config = config_from_args(args, CONFIGS[args.model])
@@ -47,7 +47,7 @@ def main() -> None:
     print(f"{len(vectors):,} words, {vectors.vector_size} dimensions, "
           f"{time.perf_counter() - start:.1f} s")
 
-    space = WordSpace(vectors)
+    space = WordSpace.from_keyed_vectors(vectors)
     space.fit_idf(captions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     space.save(args.out)

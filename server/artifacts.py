@@ -3,7 +3,7 @@
 A model folder (the shipped one is `models/`) holds
 
     manifest.json   what made the model: data, training settings, architecture, dev numbers
-    words.kv        the words already mapped into the joint space (gensim KeyedVectors)
+    words.npz       the words already mapped into the joint space, with their idf (WordSpace)
     encoder.onnx    the whole image side (backbone + our head) as one ONNX graph: inference
     image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
 
@@ -21,7 +21,7 @@ from server.wordspace import WordSpace
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 MANIFEST_FILE = "manifest.json"
-WORDS_FILE = "words.kv"
+WORDS_FILE = "words.npz"
 ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "image_head.pt"
 # What inference depends on: an index made with other files than these is searched no more.

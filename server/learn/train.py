@@ -82,13 +82,13 @@ def make_word_space(config: TrainConfig, captions: list[str]) -> WordSpace:
         vectors = train_word2vec(sentences, Word2VecConfig(
             dim=config.text_dim, min_count=config.text_min_count, seed=config.seed))
     elif config.text_model == "pretrained":
-        vectors = load_pretrained_glove()
+        english = load_pretrained_glove()
         seen = {w for s in sentences for w in s}  # keep the captions' words only: a small model
-        keep = [w for w in vectors.index_to_key if w in seen]
-        vectors = keyed_vectors(keep, vectors[keep])
+        keep = [w for w in english.words if w in seen]
+        vectors = keyed_vectors(keep, english.matrix[[english.index[w] for w in keep]])
     else:
         raise ValueError(f"unknown text model {config.text_model!r}")
-    word_space = WordSpace(vectors)
+    word_space = WordSpace.from_keyed_vectors(vectors)
     word_space.fit_idf(captions)
     return word_space
 

@@ -289,7 +289,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     timings = {}
     start = time.perf_counter()
     words = load_word_space(model_dir)
-    spelling = SpellingIndex(words.vectors.index_to_key)
+    spelling = SpellingIndex(words.words)
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
     encoder = ImageEncoder(model_dir)
@@ -302,7 +302,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     app = App(Retriever(words, gallery, search, spelling, vectors), encoder, web_dir,
               name=Path(index_dir).name)
     log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
-             len(words.vectors.index_to_key), timings["words"], timings["cnn"], len(gallery),
+             len(words), timings["words"], timings["cnn"], len(gallery),
              timings["gallery"])
     return app
 

@@ -33,15 +33,19 @@ _WEIGHT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*\*")
 _WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
 
 
+Sign = Literal[1, -1]
+Kind = Literal["words", "image", "upload"]
+
+
 class QueryError(ValueError):
     """A query that cannot be run; the message says why, in words for the user."""
 
 
 @dataclass(frozen=True)
 class Term:
-    sign: Literal[1, -1]
+    sign: Sign
     weight: float
-    kind: Literal["words", "image", "upload"]
+    kind: Kind
     text: str                      # the term as typed, without sign and weight
     words: tuple[str, ...] = ()    # for kind "words": its tokens (stop words dropped)
     ref: int = 0                   # for "image": the gallery id; for "upload": its number
@@ -65,10 +69,11 @@ def parse(query: object) -> list[Term]:
     return terms
 
 
-def _split_signs(query: str) -> list[tuple[int, str]]:
+def _split_signs(query: str) -> list[tuple[Sign, str]]:
     """[(sign, text)] for each term; a + or - inside [...] does not split."""
-    pieces: list[tuple[int, str]] = []
-    sign, start, depth = 1, 0, 0
+    pieces: list[tuple[Sign, str]] = []
+    sign: Sign = 1
+    start, depth = 0, 0
     text = query.strip()
     if text[0] in "+-":
         sign, start = (1 if text[0] == "+" else -1), 1
@@ -89,7 +94,7 @@ def _split_signs(query: str) -> list[tuple[int, str]]:
     return pieces
 
 
-def _term(sign: int, text: str) -> Term:
+def _term(sign: Sign, text: str) -> Term:
     weight = 1.0
     match = _WEIGHT.match(text)
     if match:
@@ -103,7 +108,7 @@ def _term(sign: int, text: str) -> Term:
         raise QueryError(f"the weight {weight:g}* has no term after it")
     image = _IMAGE.fullmatch(text)
     if image:
-        kind = "image" if image.group(1).upper() == "IMG" else "upload"
+        kind: Kind = "image" if image.group(1).upper() == "IMG" else "upload"
         return Term(sign, weight, kind, text, ref=int(image.group(2)))
     if "[" in text or "]" in text:
         raise QueryError(f"{text!r} is not an image reference: write [IMG_<id>] or "

@@ -75,7 +75,7 @@ class Retriever:
         """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors)."""
         self.word_space, self.gallery, self.search = word_space, gallery, search
         self.vectors = gallery.vectors if vectors is None else vectors
-        self.spelling = spelling or SpellingIndex(word_space.vectors.index_to_key)
+        self.spelling = spelling or SpellingIndex(word_space.words)
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
                exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:

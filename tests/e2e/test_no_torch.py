@@ -1,5 +1,6 @@
 """Serving and indexing run without PyTorch: a fresh interpreter indexes a folder, loads the
-server, embeds an upload and answers a query, and then holds no torch, torchvision or timm."""
+server, embeds an upload and answers a query, and then holds no torch, torchvision or timm (nor
+gensim or scipy, which would slow the start)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ async def ask():
 
 uploaded, answer = asyncio.run(ask())
 training = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "timm"))
+# gensim too: its import alone (0.7 s) would double the server's start-up
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("gensim", "scipy"))
 print(json.dumps({"indexed": report.total, "uploaded": uploaded, "answer": answer,
-                  "training_modules": training}))
+                  "training_modules": training, "heavy_modules": heavy}))
 """
 
 
@@ -46,3 +49,4 @@ def test_index_upload_and_query_load_no_torch(sample_gallery, tmp_path):
     assert report["uploaded"]["type"] == "uploaded"
     assert report["answer"]["type"] == "results" and len(report["answer"]["results"]) == 3
     assert report["training_modules"] == []
+    assert report["heavy_modules"] == []

@@ -7,6 +7,8 @@ from pathlib import Path
 from gensim.models import KeyedVectors
 from PIL import Image
 
+from server.wordspace import WordSpace
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,7 +21,7 @@ def test_train_text_on_a_caption_folder(tmp_path):
         lines.append(f"p{k}.jpg\t#dog runs on the #beach with a red ball {k}")
         lines.append(f"p{k}.jpg\tA cat sleeps on a sofa")
     (photos / "captions.tsv").write_text("\n".join(lines) + "\n")
-    out = tmp_path / "model" / "text.kv"
+    out = tmp_path / "model" / "text.npz"
     for model, flags in (("glove", ["--iterations", "5"]), ("word2vec", ["--epochs", "2"])):
         result = subprocess.run(
             [sys.executable, "-m", "scripts.train_text", "--dataset", "folder", "--path",
@@ -31,4 +33,4 @@ def test_train_text_on_a_caption_folder(tmp_path):
         kv = KeyedVectors.load_word2vec_format(str(out.with_suffix(".txt")))
         assert set(kv.index_to_key) == {"dog", "runs", "beach", "red", "ball", "cat", "sleeps",
                                         "sofa"}
-        assert KeyedVectors.load(str(out)).vector_size == 8
+        assert WordSpace.load(out).dim == 8

@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from server.serve.gallery import Gallery
 from server.text import STOP_WORDS
-from tests.conftest import REPO, start_server, stop_server
+from tests.conftest import REPO, free_port, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -378,9 +378,14 @@ def test_a_lost_connection_shows_and_recovers(page, sample_gallery, tmp_path, id
     assert "Traceback" not in second.log()
 
 
-def test_the_page_reads_queries_as_the_server_does(page, server):
-    """The page's own parseQuery and formatQuery on every case of tests/query_cases.json."""
-    open_page(page, server.url)  # connected: the limits it checks come from the server's hello
+def test_the_page_reads_queries_as_the_server_does(page):
+    """The page's own parseQuery and formatQuery on every case of tests/query_cases.json.
+
+    The page is opened from disk, its server a closed port: the parser needs no server, and its
+    limits are then its fallbacks, the server's MAX_QUERY_CHARS and MAX_TERMS.
+    """
+    page.goto((REPO / "web" / "index.html").as_uri() + f"?server=localhost:{free_port()}")
+    page.wait_for_function("window.wordpixQuery !== undefined")
     readings = page.evaluate("""(texts) => texts.map((text) => {
         const { parse, format } = window.wordpixQuery;
         const fields = ({ sign, weight, kind, words, ref }) =>

@@ -105,7 +105,7 @@ def test_c_equals_reference_on_fixed_words():
 
 
 def test_c_equals_reference_on_the_shipped_vocabulary():
-    words = WordSpace.load(SHIPPED_WORDS).vectors.index_to_key
+    words = WordSpace.load(SHIPPED_WORDS).words
     assert len(words) > 3000
     assert_same(words)
 
@@ -173,7 +173,7 @@ def test_extension_checks_its_arguments():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return SpellingIndex(WordSpace.load(SHIPPED_WORDS).vectors.index_to_key)
+    return SpellingIndex(WordSpace.load(SHIPPED_WORDS).words)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gensim.models import KeyedVectors
 
 from server.datasets import CaptionedImage
 from server.learn.evaluate import query_vectors, word_queries, word_query_report
@@ -24,9 +23,7 @@ def records():
 
 @pytest.fixture
 def words():
-    kv = KeyedVectors(3, count=0, dtype=np.float32)
-    kv.add_vectors(["dog", "beach", "snow", "car"], np.eye(4, 3, dtype=np.float32) * 2)
-    return WordSpace(kv)
+    return WordSpace(["dog", "beach", "snow", "car"], np.eye(4, 3, dtype=np.float32) * 2)
 
 
 def test_queries_and_relevance(records, words):
@@ -37,8 +34,7 @@ def test_queries_and_relevance(records, words):
 
 
 def test_query_vectors_sum_unit_word_vectors(words):
-    vectors = query_vectors([("dog",), ("dog", "beach")], words.vectors.vectors,
-                            words.vectors.key_to_index)
+    vectors = query_vectors([("dog",), ("dog", "beach")], words.matrix, words.index)
     np.testing.assert_allclose(vectors, [[1, 0, 0], [1, 1, 0]])
 
 

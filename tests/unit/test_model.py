@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-from gensim.models import KeyedVectors
 from PIL import Image
 
 from server.artifacts import ModelConfig, load_word_space
@@ -25,9 +24,7 @@ WORDS = [f"w{i}" for i in range(12)]
 def synthetic(n_images=48, views=2, features=32, seed=0):
     """Images whose features are a fixed random function of their captions' words."""
     rng = np.random.default_rng(seed)
-    kv = KeyedVectors(8, count=0, dtype=np.float32)
-    kv.add_vectors(WORDS, rng.normal(size=(len(WORDS), 8)).astype(np.float32))
-    space = WordSpace(kv)
+    space = WordSpace(WORDS, rng.normal(size=(len(WORDS), 8)).astype(np.float32))
     mixing = rng.normal(size=(len(WORDS), features))
     captions, image_features = [], []
     for _ in range(n_images):
@@ -107,7 +104,7 @@ def test_saved_model_loads_and_embeds_a_real_image(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
     assert not np.allclose(vectors[0], vectors[1])
     words = load_word_space(tmp_path)
-    assert words.vectors.index_to_key == WORDS and words.idf
+    assert words.words == WORDS and words.idf
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):

@@ -34,7 +34,7 @@ def test_shipped_model_embeds_real_photos_into_the_word_space():
     vectors = encoder.embed(photos)
     assert vectors.shape == (2, words.dim) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
-    assert len(words.vectors) > 3000 and "dog" in words
+    assert len(words) > 3000 and "dog" in words
     # the cat photo is nearer "cat" than "bicycle"; the coffee cup nearer "cup" than "snow"
     def similarity(row, word):
         unit = words.word_vector(word) / np.linalg.norm(words.word_vector(word))

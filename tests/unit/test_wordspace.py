@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from gensim.models import KeyedVectors
 
 from server.learn.word2vec import Word2VecConfig, train_word2vec
 from server.wordspace import WordSpace, load_pretrained_glove
@@ -8,10 +7,8 @@ from server.wordspace import WordSpace, load_pretrained_glove
 
 @pytest.fixture
 def space():
-    kv = KeyedVectors(3, count=0, dtype=np.float32)
     vectors = np.array([[1, 0, 0], [0, 2, 0], [0, 0, 4]], np.float32)
-    kv.add_vectors(["dog", "beach", "snow"], vectors)
-    return WordSpace(kv)
+    return WordSpace(["dog", "beach", "snow"], vectors)
 
 
 def test_mean_caption_vector(space):
@@ -58,21 +55,29 @@ def test_caption_matrix_and_word_lookup(space):
 
 def test_save_and_load_keep_idf(space, tmp_path):
     space.fit_idf(["dog beach", "snow"])
-    space.save(tmp_path / "space.kv")
-    loaded = WordSpace.load(tmp_path / "space.kv")
+    space.save(tmp_path / "space.npz")
+    loaded = WordSpace.load(tmp_path / "space.npz")
     assert loaded.idf == pytest.approx(space.idf)
-    np.testing.assert_array_equal(loaded.vectors.vectors, space.vectors.vectors)
+    assert loaded.words == space.words
+    np.testing.assert_array_equal(loaded.matrix, space.matrix)
+    # and the same vectors as gensim KeyedVectors, for that ecosystem's tools
+    np.testing.assert_array_equal(loaded.keyed_vectors()["beach"], space.word_vector("beach"))
 
 
 def test_word2vec_behind_the_same_interface():
     sentences = [["dog", "park", "ball"], ["cat", "sofa", "yarn"]] * 100
     kv = train_word2vec(sentences, Word2VecConfig(dim=8, epochs=5, min_count=1))
-    space = WordSpace(kv)
+    space = WordSpace.from_keyed_vectors(kv)
     assert space.dim == 8 and "dog" in space
     assert space.caption_vector("dog in the park").shape == (8,)
 
 
 def test_pretrained_glove_baseline_loads():
-    kv = load_pretrained_glove()
-    assert len(kv) == 400_000 and kv.vector_size == 50
-    assert kv.similarity("dog", "cat") > kv.similarity("dog", "economy")
+    english = load_pretrained_glove()
+    assert len(english) == 400_000 and english.dim == 50
+    dog = english.word_vector("dog") / np.linalg.norm(english.word_vector("dog"))
+    def similarity(word):
+        vector = english.word_vector(word)
+        return float(dog @ vector / np.linalg.norm(vector))
+
+    assert similarity("cat") > similarity("economy")
