@@ -41,7 +41,7 @@ from server.serve.spelling import SpellingIndex
 
 log = logging.getLogger("wordpix.server")
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 MAX_MESSAGE = 16 * 2**20       # the protocol closes a connection (1009) beyond this
 MAX_TEXT_MESSAGE = 64 * 2**10  # a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20

@@ -1,5 +1,4 @@
-"""The query language parser: tests/query_cases.json, the seed examples, and no other exception
-ever."""
+"""The query language parser: tests/query_cases.json, the seed examples, no other exception."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.serve.query import QueryError, Term, format_terms, parse
+from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, Term, format_terms, parse
 
 # The query language's cases, shared with the page's parser (tests/e2e/test_web.py)
 QUERY_CASES = json.loads((Path(__file__).parents[1] / "query_cases.json").read_text("utf-8"))
@@ -45,6 +44,11 @@ def test_query_cases(case):
     printed = format_terms(terms)
     assert printed == case["printed"]
     assert format_terms(parse(printed)) == printed  # the printed form reads back as itself
+
+
+def test_the_cases_are_written_for_these_limits():
+    # the file's "exactly 500 characters", "too long" and "too many terms" cases
+    assert (MAX_QUERY_CHARS, MAX_TERMS) == (500, 32)
 
 
 def test_terms_keep_their_text_as_typed():
