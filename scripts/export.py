@@ -1,4 +1,5 @@
-"""Export a trained model's image side to ONNX (`encoder.onnx` in the model folder).
+"""Export a trained model's image side to ONNX (`encoder.onnx` in the model folder), and the
+general-English table beside it (`english-words.txt`, `english-vectors.npy`).
 
     python -m scripts.export --model models
 
@@ -11,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from server.artifacts import DEFAULT_MODEL_DIR
-from server.learn.export import export_onnx
+from server.learn.export import export_english, export_onnx
 
 
 def main() -> None:
@@ -21,6 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     path = export_onnx(args.model)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    print(f"wrote {export_english(args.model):,} English words beside it")
 
 
 if __name__ == "__main__":

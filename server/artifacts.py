@@ -5,6 +5,9 @@ A model folder (the shipped one is `models/`) holds
     manifest.json   what made the model: data, training settings, architecture, dev numbers
     words.npz       the words already mapped into the joint space, with their idf (WordSpace)
     encoder.onnx    the whole image side (backbone + our head) as one ONNX graph: inference
+    english-words.txt, english-vectors.npy
+                    general English (GloVe 6B 50d's most frequent words), mapped into the
+                    joint space at lookup (server.english); optional
     image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
 
 Serving reads the first three and never the last; training writes all four (`server.learn`).
@@ -24,7 +27,10 @@ MANIFEST_FILE = "manifest.json"
 WORDS_FILE = "words.npz"
 ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "image_head.pt"
-# What inference depends on: an index made with other files than these is searched no more.
+ENGLISH_WORDS_FILE = "english-words.txt"
+ENGLISH_VECTORS_FILE = "english-vectors.npy"
+# What an index's vectors depend on: an index made with other files than these is searched no
+# more. (The English table is not among them: it changes how words are read, not the index.)
 FINGERPRINTED = (MANIFEST_FILE, WORDS_FILE, ENCODER_FILE)
 
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from server.artifacts import load_word_space
 from server.datasets import CaptionedImage
+from server.english import BlendMap, EnglishWords
 from server.learn.metrics import average_precision, precision_at_k, retrieval_report
 from server.serve.encoder import ImageEncoder
 from server.serve.indexer import decoded_batches
@@ -128,4 +129,38 @@ def evaluate_model(records: list[CaptionedImage], model: Path | None, min_images
     report |= word_query_report(images, queries, relevant, word_vectors)
     if breakdown:
         word_breakdown(images, queries, relevant, word_vectors)
+    return report
+
+
+def held_out_english_report(records: list[CaptionedImage], word_space: WordSpace,
+                            english: EnglishWords, images: np.ndarray, how: BlendMap,
+                            share: float = 0.2, seed: int = 0, min_images: int = 10
+                            ) -> dict[str, float]:
+    """How well general-English vectors stand in for learned ones, on words the map never saw.
+
+    The caption words found in at least `min_images` images of `records` (the dev split) that
+    English also lists; a seeded `share` of them is held out: the map is rebuilt without them,
+    and their word-query P@5 with their mapped vectors is compared with their learned vectors
+    and with chance (the expected P@5 of a random ranking).
+    """
+    queries, relevant = word_queries(records, word_space, min_images, max_pairs=0)
+    candidates = [q[0] for q in queries if q[0] in english]
+    rng = np.random.default_rng(seed)
+    held = set(rng.permutation(candidates)[: round(share * len(candidates))].tolist())
+    kept = [w for w in word_space.words if w not in held]
+    without = WordSpace(kept, word_space.matrix[[word_space.index[w] for w in kept]])
+    mapped_by = EnglishWords(english.words, english.vectors, without, how)
+    rows = [i for i, q in enumerate(queries) if q[0] in held]
+    words = [queries[i][0] for i in rows]
+    learned = normalized(word_space.matrix[[word_space.index[w] for w in words]])
+    mapped = np.stack([mapped_by.joint_vector(w) for w in words])
+
+    def p5(vectors: np.ndarray) -> float:
+        scores = vectors @ images.T
+        return float(np.mean([precision_at_k(scores[j], relevant[i], 5)
+                              for j, i in enumerate(rows)]))
+
+    report = {"held_out_words": float(len(rows)), "learned_p5": p5(learned),
+              "mapped_p5": p5(mapped), "chance_p5": float(relevant[rows].mean())}
+    report["mapped_vs_learned"] = report["mapped_p5"] / report["learned_p5"]
     return report

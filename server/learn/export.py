@@ -18,8 +18,15 @@ from pathlib import Path
 import torch
 
 from server.artifacts import ENCODER_FILE, HEAD_FILE, model_config
+from server.english import save_table
 from server.learn.backbone import BACKBONES, load_backbone, split_backbone
 from server.learn.model import build_image_head
+from server.text import normalize_word
+from server.wordspace import load_pretrained_glove
+
+# GloVe 6B's rows are in frequency order; past about the 100,000th they are largely misspellings
+# (`happyness` is row 112,311) and fragments, which a query should have corrected instead.
+ENGLISH_ROWS = 100_000
 
 
 def image_network(directory: Path) -> torch.nn.Sequential:
@@ -57,3 +64,12 @@ def export_onnx(directory: Path) -> Path:
 
 def _prefixed(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def export_english(directory: Path, rows: int = ENGLISH_ROWS) -> int:
+    """Write the general-English table (GloVe 6B 50d's first `rows` rows, less the tokens that
+    are not query words, such as punctuation) into a model folder; returns its length."""
+    english = load_pretrained_glove()
+    keep = [row for row, word in enumerate(english.words[:rows]) if normalize_word(word) == word]
+    save_table(directory, [english.words[row] for row in keep], english.matrix[keep])
+    return len(keep)

@@ -31,7 +31,7 @@ from server.artifacts import ModelConfig
 from server.datasets import read_flickr8k
 from server.learn.backbone import load_backbone, split_backbone
 from server.learn.evaluate import query_vectors, word_queries, word_query_report
-from server.learn.export import export_onnx
+from server.learn.export import export_english, export_onnx
 from server.learn.features import cache_dir
 from server.learn.glove import GloveConfig, train_glove
 from server.learn.losses import make_loss
@@ -318,6 +318,7 @@ def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: Mod
     }
     model.save(out, manifest)
     export_onnx(out)
+    export_english(out)
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     print(f"wrote {out}")
     return best

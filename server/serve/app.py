@@ -31,13 +31,14 @@ from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
 from server.artifacts import load_word_space
+from server.english import EnglishWords
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
-from server.serve.spelling import SpellingIndex
+from server.serve.spelling import Speller
 
 log = logging.getLogger("wordpix.server")
 
@@ -162,7 +163,10 @@ class App:
             log.debug("client error %s: %s", error.code, error)
             return {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
         except QueryError as error:
-            return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
+            reply = {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
+            if error.word is not None:  # a word nobody knows, and what it may stand for
+                reply |= {"word": error.word, "suggestions": error.suggestions}
+            return reply
         except Exception:
             log.exception("failed to answer a message")
             return {"type": "error", "id": request_id, "code": "internal",
@@ -183,6 +187,8 @@ class App:
         return {"type": "results", "id": request.get("id"), "q": text, "query": answer.query,
                 "terms": answer.terms,
                 "corrections": [{"from": a, "to": b} for a, b in answer.corrections],
+                "suggestions": [{"word": word, "alternatives": others}
+                                for word, others in answer.suggestions],
                 "results": results, "nearest_words": answer.nearest_words,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
@@ -289,7 +295,8 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     timings = {}
     start = time.perf_counter()
     words = load_word_space(model_dir)
-    spelling = SpellingIndex(words.words)
+    english = EnglishWords.load(model_dir, words)
+    speller = Speller(words.words, english.words if english else ())
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
     encoder = ImageEncoder(model_dir)
@@ -299,11 +306,11 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     vectors = gallery.search_vectors(caption_weight)
     search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
     timings["gallery"] = time.perf_counter() - start
-    app = App(Retriever(words, gallery, search, spelling, vectors), encoder, web_dir,
+    app = App(Retriever(words, gallery, search, english, speller, vectors), encoder, web_dir,
               name=Path(index_dir).name)
-    log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
-             len(words), timings["words"], timings["cnn"], len(gallery),
-             timings["gallery"])
+    log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "
+             "%d gallery images in %.2f s", len(words), len(english) if english else 0,
+             timings["words"], timings["cnn"], len(gallery), timings["gallery"])
     return app
 
 

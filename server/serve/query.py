@@ -16,6 +16,7 @@ holds both to the same cases.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -38,7 +39,16 @@ Kind = Literal["words", "image", "upload"]
 
 
 class QueryError(ValueError):
-    """A query that cannot be run; the message says why, in words for the user."""
+    """A query that cannot be run; the message says why, in words for the user.
+
+    For a word nobody knows, `word` is that word and `suggestions` the words it may stand for
+    (the page offers them as links).
+    """
+
+    def __init__(self, message: str, word: str | None = None,
+                 suggestions: Sequence[str] = ()):
+        super().__init__(message)
+        self.word, self.suggestions = word, list(suggestions)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 Each term becomes a unit vector (a word's joint-space vector; a phrase's mean of its words; a
 gallery or uploaded image's embedding), is multiplied by its weight and sign, and the terms are
 summed. The gallery is ranked by cosine similarity to the sum, leaving out the images the query
-names. Unknown words are replaced by the vocabulary word with the nearest PHOC, and the answer
-says so.
+names. A word the captions taught runs as learned; any other English word runs as typed through
+its general-English vector mapped into the joint space (server.english), and the answer says
+which of the two each word came from. Only a non-word is corrected (server.serve.spelling), and
+the answer says so.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from server.english import EnglishWords
 from server.serve.gallery import Gallery
 from server.serve.query import QueryError, Term, format_terms, parse
 from server.serve.search import Search
-from server.serve.spelling import SpellingIndex
+from server.serve.spelling import Speller
 from server.text import tokenize
 from server.vectors import normalized
 from server.wordspace import WordSpace
@@ -55,27 +58,37 @@ class Answer:
     corrections: list[tuple[str, str]]          # (typed, used instead)
     hits: list[Hit]
     nearest_words: list[tuple[str, float]] = field(default_factory=list)
+    suggestions: list[tuple[str, list[str]]] = field(default_factory=list)  # (word, others)
+
+
+class Reading(NamedTuple):
+    """A query read into one vector, and what the reading took or offers."""
+
+    vector: np.ndarray
+    understood: list[dict]  # each term: sign, weight, kind, text, used (and words' sources)
+    corrections: list[tuple[str, str]]  # (typed, used instead): non-words only
+    suggestions: list[tuple[str, list[str]]]  # (word run as typed, what it may have meant)
+    rows: set[int]  # gallery rows the query names
 
 
 class _Parsed(NamedTuple):
-    """A request of a batch that parsed: where it sits in the batch, and its query vector."""
+    """A request of a batch that parsed: where it sits in the batch, and how it was read."""
 
     position: int
     request: QueryRequest
     terms: list[Term]
-    vector: np.ndarray
-    understood: list[dict]
-    corrections: list[tuple[str, str]]
-    rows: set[int]  # gallery rows the query names
+    reading: Reading
 
 
 class Retriever:
     def __init__(self, word_space: WordSpace, gallery: Gallery, search: Search,
-                 spelling: SpellingIndex | None = None, vectors: np.ndarray | None = None):
+                 english: EnglishWords | None = None, speller: Speller | None = None,
+                 vectors: np.ndarray | None = None):
         """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors)."""
         self.word_space, self.gallery, self.search = word_space, gallery, search
+        self.english = english
         self.vectors = gallery.vectors if vectors is None else vectors
-        self.spelling = spelling or SpellingIndex(word_space.words)
+        self.speller = speller or Speller(word_space.words, english.words if english else ())
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
                exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:
@@ -99,77 +112,87 @@ class Retriever:
             try:
                 terms = parse(request.text)
                 good.append(_Parsed(position, request, terms,
-                                    *self.query_vector(terms, request.uploads)))
+                                    self.read(terms, request.uploads)))
             except QueryError as error:
                 results[position] = error
         if not good:
             return [results[position] for position in range(len(requests))]  # all errors
-        vectors = np.stack([parsed.vector for parsed in good])
+        vectors = np.stack([parsed.reading.vector for parsed in good])
         hits = self.search.search_many(
             vectors, max(parsed.request.k for parsed in good),
-            [parsed.rows if parsed.request.exclude_query_images else () for parsed in good])
+            [parsed.reading.rows if parsed.request.exclude_query_images else ()
+             for parsed in good])
         neighbours = self.word_space.nearest_words_many(vectors, nearest_words)
         wanted = sorted({row for found in hits for row in found.rows.tolist()})
         items = dict(zip(wanted, self.gallery.items(wanted), strict=True))
         for parsed, found, near in zip(good, hits, neighbours, strict=True):
             k = parsed.request.k
             corrected = [replace(term, words=tuple(said["used"])) if term.kind == "words"
-                         else term for term, said in zip(parsed.terms, parsed.understood,
+                         else term for term, said in zip(parsed.terms, parsed.reading.understood,
                                                          strict=True)]
             results[parsed.position] = Answer(
-                query=format_terms(corrected), terms=parsed.understood,
-                corrections=parsed.corrections,
+                query=format_terms(corrected), terms=parsed.reading.understood,
+                corrections=parsed.reading.corrections,
+                suggestions=parsed.reading.suggestions,
                 hits=[Hit(items[row].id, round(score, 4), items[row].path, items[row].caption)
                       for row, score in zip(found.rows[:k].tolist(), found.scores[:k].tolist(),
                                             strict=True)],
                 nearest_words=[(w, round(score, 4)) for w, score in near])
         return [results[position] for position in range(len(requests))]  # all filled by now
 
-    def query_vector(self, terms: list[Term], uploads: Mapping[int, np.ndarray]
-                     ) -> tuple[np.ndarray, list[dict], list[tuple[str, str]], set[int]]:
-        """The summed vector, each term as understood, word corrections, gallery rows named."""
+    def read(self, terms: list[Term], uploads: Mapping[int, np.ndarray]) -> Reading:
+        """The terms summed into one vector, with what each was taken to be."""
         total = np.zeros(self.word_space.dim, np.float32)
-        understood: list[dict] = []
-        corrections: list[tuple[str, str]] = []
-        rows: set[int] = set()
+        reading = Reading(total, [], [], [], set())
         for term in terms:
+            said: dict[str, Any] = {"sign": "+" if term.sign > 0 else "-",
+                                       "weight": term.weight, "kind": term.kind,
+                                       "text": term.text}
             if term.kind == "words":
-                used = [self._known_word(word, corrections) for word in term.words]
-                vector = np.mean(normalized([self.word_space.word_vector(w) for w in used]), axis=0)
+                found = [self._word(word, reading) for word in term.words]
+                said |= {"used": [w for w, _, _ in found], "sources": [s for _, s, _ in found]}
+                vector = np.mean([v for _, _, v in found], axis=0)
             elif term.kind == "image":
                 item = self.gallery.by_id(term.ref)
                 if item is None:
                     raise QueryError(f"there is no image {term.text} in this gallery")
-                rows.add(item.row)
-                used, vector = [term.text], np.asarray(self.vectors[item.row])
+                reading.rows.add(item.row)
+                said["used"], vector = [term.text], np.asarray(self.vectors[item.row])
             else:
                 if term.ref not in uploads:
                     raise QueryError(f"no {term.text} on this connection: upload an image first")
-                used, vector = [term.text], uploads[term.ref]
+                said["used"], vector = [term.text], uploads[term.ref]
             total += term.sign * term.weight * normalized(vector)
-            understood.append({"sign": "+" if term.sign > 0 else "-", "weight": term.weight,
-                               "kind": term.kind, "text": term.text, "used": used})
+            reading.understood.append(said)
         if np.linalg.norm(total) < 1e-6:
             raise QueryError("the terms cancel each other out: nothing is left to search for")
-        return total, understood, corrections, rows
+        return reading
 
-    def _known_word(self, word: str, corrections: list[tuple[str, str]]) -> str:
+    def _word(self, word: str, reading: Reading) -> tuple[str, str, np.ndarray]:
+        """(the word used, where its vector came from, its unit vector) for a query word:
+        the captions' own word, else English's, else the correction of a non-word."""
         if word in self.word_space:
-            return word
-        correction = self.spelling.correct(word)
-        if correction is None:
-            suggestions = ", ".join(w for w, _ in self.spelling.nearest(word, 3))
-            raise QueryError(f"unknown word {word!r}: the model never saw it in a caption. "
-                             f"Did you mean {suggestions}?")
-        corrections.append((word, correction.word))
-        return correction.word
+            return word, "captions", normalized(self.word_space.word_vector(word))
+        if self.english is not None and word in self.english:
+            if others := self.speller.more_common(word):
+                reading.suggestions.append((word, others))
+            return word, "english", self.english.joint_vector(word)
+        corrected = self.speller.correct(word)
+        if corrected is None:
+            suggestions = self.speller.suggest(word)
+            raise QueryError(f"unknown word {word!r}: not an English word we know, and no known "
+                             f"word is spelled like it. Did you mean {', '.join(suggestions)}?",
+                             word=word, suggestions=suggestions)
+        reading.corrections.append((word, corrected))
+        used, source, vector = self._word(corrected, reading)
+        return used, source, vector
 
     def answerable(self, queries: tuple[str, ...] = SEED_EXAMPLES) -> list[str]:
         """The queries this model can run (misspellings it can correct included)."""
         good = []
         for query in queries:
             try:
-                self.query_vector(parse(query), {})
+                self.read(parse(query), {})
                 good.append(query)
             except QueryError:
                 pass

@@ -1,9 +1,13 @@
-"""Word lookup by spelling: PHOC descriptors (cphoc) and the nearest vocabulary word to a typo.
+"""Spelling help for query words: candidates by edit distance, ranked by PHOC and frequency.
 
-A query word missing from the word space (a typo such as "bycicle") still has a PHOC, and words
-spelled alike have PHOCs with a high cosine similarity, so the closest vocabulary PHOC is the
-likely intended word. `SpellingIndex.correct` returns it when it is close enough; otherwise the
-caller shows `SpellingIndex.nearest` as suggestions. See docs/phoc.md.
+Only a non-word is corrected: a word that neither the captions' vocabulary nor general English
+knows. `Speller.correct` takes the known words one edit away (a deletion, an insertion, a
+substitution or a transposition of neighbours), or two when there are none, and ranks them by
+the cosine similarity of their PHOC descriptors (cphoc: words spelled alike share letters in the
+same parts of the word) plus a prior for words of the captions and for common words. A real but
+rare word one edit from a much more common caption word (`beech`, `beach`) runs as typed and
+`Speller.more_common` offers the other as a suggestion. `SpellingIndex` finds the nearest
+vocabulary PHOCs of any string: suggestions when nothing is close. See docs/phoc.md.
 
 `reference_phoc` is the same descriptor in plain Python loops: the oracle the C code is tested
 against, not for production use.
@@ -11,13 +15,15 @@ against, not for production use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from cphoc import BIGRAM_LEVELS, BIGRAMS, PHOC_DIM, UNIGRAM_LEVELS, UNIGRAMS, phoc
+from server.text import STOP_WORDS
 from server.vectors import normalized
 
 DEFAULT_THRESHOLD = 0.7
@@ -120,3 +126,142 @@ class SpellingIndex:
         if best and best[0][1] >= self.threshold:
             return Correction(*best[0])
         return None
+
+
+# What an edit may insert or substitute: the characters a cleaned query word is made of.
+LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+MAX_EDITS = 2
+CAPTION_BONUS = 0.15  # the gallery's own domain: a caption word is the likelier meaning
+COMMON_BONUS = 0.3  # times commonness in [0, 1]: of two spellings, the common word
+# Swapped neighbours are among the commonest typos (`dgo`), yet they move letters across the
+# halves PHOC compares, so its similarity alone underrates them.
+TRANSPOSE_BONUS = 0.2
+MIN_TWO_EDIT_SIMILARITY = 0.5  # two edits of a short word reach many words: demand likeness
+SHORTEST_FOR_TWO_EDITS = 5  # two edits of a 4-letter string leave half of it: no evidence
+RARE_FACTOR = 5  # a known word is "rare next to" a caption word this many times more common
+
+
+def edits1(word: str) -> set[str]:
+    """Every string one edit from `word`: deletion, transposition, substitution, insertion."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in LETTERS}
+    inserts = {a + c + b for a, b in splits for c in LETTERS}
+    return (deletes | transposes | replaces | inserts) - {word}
+
+
+def edit_distance(a: str, b: str, limit: int = MAX_EDITS) -> int:
+    """Optimal string alignment distance (Damerau's four edits, no substring edited twice),
+    or `limit + 1` as soon as it is known to exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, previous = None, list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1,
+                             previous[j - 1] + (char_a != char_b))
+            if (before is not None and i > 1 and j > 1 and char_a == b[j - 2]
+                    and a[i - 2] == char_b):
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return min(previous[-1], limit + 1)
+
+
+def _letter_counts(words: Sequence[str]) -> np.ndarray:
+    """(len(words), 37): how often each of LETTERS occurs in each word, then its length."""
+    codes = np.array(words, dtype=str)  # fixed width: one UTF-32 code point per cell
+    width = max(codes.dtype.itemsize // 4, 1)
+    points = codes.view(np.uint32).reshape(len(words), width) if len(words) else \
+        np.zeros((0, width), np.uint32)
+    slot = np.full(0x110000 if points.size and points.max() >= 128 else 128, len(LETTERS))
+    slot[[ord(c) for c in LETTERS]] = np.arange(len(LETTERS))
+    columns = slot[points]  # a letter's column; anything else (padding too) the spare one
+    cells = (np.arange(len(words))[:, None] * (len(LETTERS) + 1) + columns).ravel()
+    counts = np.bincount(cells, minlength=len(words) * (len(LETTERS) + 1)).astype(np.int16)
+    counts = counts.reshape(len(words), len(LETTERS) + 1)
+    counts[:, -1] = [len(w) for w in words]  # the spare column becomes the length
+    return counts
+
+
+class Speller:
+    """Known words are those of the captions (`caption_words`, most frequent first) and of
+    general English (`english_words`, most frequent first); corrections come from both."""
+
+    def __init__(self, caption_words: Sequence[str], english_words: Sequence[str] = (),
+                 threshold: float = DEFAULT_THRESHOLD):
+        self.caption_rank = {w: r for r, w in enumerate(caption_words) if w not in STOP_WORDS}
+        self.english_rank = {w: r for r, w in enumerate(english_words) if w not in STOP_WORDS}
+        self.words = list(dict.fromkeys([*self.caption_rank, *self.english_rank]))
+        # Each edit changes the letter counts by at most 2 (in total): a cheap filter that
+        # leaves a few dozen words to measure exactly, instead of the whole vocabulary.
+        self._counts = _letter_counts(self.words)
+        self.nearest_captions = SpellingIndex(caption_words, threshold)
+
+    def known(self, word: str) -> bool:
+        return word in self.caption_rank or word in self.english_rank
+
+    def commonness(self, word: str) -> float:
+        """In [0, 1]: 1 for the most frequent word of the captions or of English, falling with
+        the log of its rank in either list; 0 for a word neither lists."""
+        return max(_by_rank(self.caption_rank, word), _by_rank(self.english_rank, word))
+
+    def candidates(self, word: str) -> list[tuple[str, float]]:
+        """Known words at the fewest edits (1 or 2), best first, with their scores."""
+        fewest, words = 1, [w for w in edits1(word) if self.known(w)]  # ~50n strings: fast
+        if not words and len(word) >= SHORTEST_FOR_TWO_EDITS:
+            fewest, words = 2, self._two_edits(word)
+        if not words:
+            return []
+        likeness = normalized(phoc(words)) @ normalized(phoc(word))
+        scored = [(w, float(like) + CAPTION_BONUS * (w in self.caption_rank)
+                   + COMMON_BONUS * self.commonness(w) + TRANSPOSE_BONUS * _swapped(word, w))
+                  for w, like in zip(words, likeness, strict=True)
+                  if fewest == 1 or like >= MIN_TWO_EDIT_SIMILARITY]
+        return sorted(scored, key=lambda ws: (-ws[1], ws[0]))
+
+    def _two_edits(self, word: str) -> list[str]:
+        """Known words exactly two edits away: (edits of edits would be ~(50n)^2 strings)."""
+        query = _letter_counts([word])[0]
+        apart = np.abs(self._counts[:, :-1] - query[:-1]).sum(axis=1)
+        near = np.flatnonzero((apart <= 2 * MAX_EDITS)
+                              & (np.abs(self._counts[:, -1] - query[-1]) <= MAX_EDITS))
+        return [self.words[row] for row in near.tolist()
+                if edit_distance(word, self.words[row]) == MAX_EDITS]
+    def correct(self, word: str) -> str | None:
+        """The word a non-word stands for, or None when nothing known is close."""
+        best = self.candidates(word)
+        return best[0][0] if best else None
+
+    def suggest(self, word: str, k: int = 3) -> list[str]:
+        """Did-you-mean words for a word that could not be corrected: the nearest caption
+        words by PHOC (the vocabulary the gallery speaks)."""
+        return [w for w, _ in self.nearest_captions.nearest(word, k)]
+
+    def more_common(self, word: str) -> list[str]:
+        """Caption words one edit from a known but much rarer word (`beech` -> `beach`): what
+        the user may have meant, offered while the word runs as typed."""
+        if word in self.caption_rank:
+            return []
+        rank = self.english_rank.get(word, len(self.english_rank))
+        return sorted((w for w in edits1(word) if w in self.caption_rank
+                       and self.english_rank.get(w, rank) * RARE_FACTOR < rank),
+                      key=lambda w: self.english_rank[w])
+
+
+def _swapped(a: str, b: str) -> bool:
+    """Whether b is a with two neighbouring characters swapped."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]] \
+        and a[differ[1]] == b[differ[0]]
+
+
+def _by_rank(ranks: dict[str, int], word: str) -> float:
+    if word not in ranks:
+        return 0.0
+    return 1 - math.log1p(ranks[word]) / math.log1p(len(ranks))
