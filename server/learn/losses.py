@@ -1,7 +1,8 @@
 """Losses that pull an image towards its caption in the joint space, each selectable by name.
 
 Both take L2-normalized image and caption embeddings of one batch, row i of each a matching
-pair (one caption per image, so the other rows are true negatives).
+pair (one caption per image, so the other rows are true negatives). `word_presence_loss` is an
+optional second term: images against every word of the vocabulary.
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ class InfoNCE(nn.Module):
         logits = scale * images @ captions.T
         target = torch.arange(images.shape[0], device=images.device)
         return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def word_presence_loss(images: torch.Tensor, words: torch.Tensor, present: torch.Tensor,
+                       scale: float = 20.0) -> torch.Tensor:
+    """Each image against the whole vocabulary: the words of its captions should be nearer
+    than the others (softmax cross-entropy, averaged over the image's words).
+
+    This is what a one-word query asks of the model, said directly: the caption loss alone
+    teaches it only through whole captions. images: (b, d) and words: (v, d), both unit rows;
+    present: (b, v) 0/1, which words the captions of each image contain.
+    """
+    log_probs = F.log_softmax(scale * images @ words.T, dim=1)
+    counts = present.sum(1).clamp(min=1)
+    return (-(present * log_probs).sum(1) / counts).mean()
 
 
 LOSSES = {"infonce": InfoNCE, "soft-triplet": SoftNegativeTriplet}

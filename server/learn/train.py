@@ -25,16 +25,17 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from server.artifacts import ModelConfig
-from server.datasets import read_flickr8k
+from server.datasets import CaptionedImage, read_flickr8k
 from server.learn.backbone import load_backbone, split_backbone
 from server.learn.evaluate import query_vectors, word_queries, word_query_report
 from server.learn.export import export_english, export_onnx
 from server.learn.features import cache_dir
 from server.learn.glove import GloveConfig, train_glove
-from server.learn.losses import make_loss
+from server.learn.losses import make_loss, word_presence_loss
 from server.learn.metrics import retrieval_report
 from server.learn.model import CaptionBatch, JointModel
 from server.learn.word2vec import Word2VecConfig, train_word2vec
@@ -60,6 +61,8 @@ class TrainConfig:
     # share of training captions cut down to a few random words, like a query
     short_query_rate: float = 0.5
     short_query_words: int = 2
+    # weight of the image-vs-vocabulary term (losses.word_presence_loss); 0 leaves it out
+    word_loss: float = 0.0
     seed: int = 0
 
 
@@ -123,6 +126,7 @@ class Split:
     caption_image: np.ndarray  # caption row -> image index
     first_caption: np.ndarray  # image -> its first caption row
     caption_count: np.ndarray  # image -> how many captions
+    present: torch.Tensor | None = None  # (images, vocabulary) bool: words of its captions
     queries: list[tuple[str, ...]] = dataclasses.field(default_factory=list)  # word queries
     relevant: np.ndarray | None = None  # queries x images
 
@@ -157,9 +161,20 @@ def load_split(split: str, root: Path, cache: Path, word_space: WordSpace,
         caption_image=np.repeat(np.arange(len(records)), counts),
         first_caption=np.concatenate([[0], np.cumsum(counts)[:-1]]),
         caption_count=counts,
+        present=words_present(records, word_space),
         queries=queries,
         relevant=relevant,
     )
+
+
+def words_present(records: list[CaptionedImage], word_space: WordSpace) -> torch.Tensor:
+    """(images, vocabulary) bool: which vocabulary words the captions of each image contain."""
+    present = torch.zeros(len(records), len(word_space), dtype=torch.bool)
+    for row, record in enumerate(records):
+        ids = {word_space.index[w] for c in record.captions for w in tokenize(c)
+               if w in word_space.index}
+        present[row, list(ids)] = True
+    return present
 
 
 def evaluate(model: JointModel, split: Split) -> dict[str, float]:
@@ -270,6 +285,10 @@ def train_epoch(model: JointModel, split: Split, loss_fn: torch.nn.Module,
         keep = batch.known()
         images = model.embed_features(split.images[rows, views][keep].float())
         loss = loss_fn(images, model.embed_captions(batch[keep]), generator)
+        if config.word_loss > 0 and split.present is not None:
+            words = F.normalize(model.text_map(model.words.weight[:-1]), dim=1)
+            loss = loss + config.word_loss * word_presence_loss(
+                images, words, split.present[rows][keep].float())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

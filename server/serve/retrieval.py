@@ -88,7 +88,7 @@ class Retriever:
         self.word_space, self.gallery, self.search = word_space, gallery, search
         self.english = english
         self.vectors = gallery.vectors if vectors is None else vectors
-        self.speller = speller or Speller(word_space.words, english.words if english else ())
+        self.speller = speller or Speller(word_space.words, english.index if english else ())
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
                exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:

@@ -16,9 +16,9 @@ against, not for production use.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -138,6 +138,7 @@ COMMON_BONUS = 0.3  # times commonness in [0, 1]: of two spellings, the common w
 TRANSPOSE_BONUS = 0.2
 MIN_TWO_EDIT_SIMILARITY = 0.5  # two edits of a short word reach many words: demand likeness
 SHORTEST_FOR_TWO_EDITS = 5  # two edits of a 4-letter string leave half of it: no evidence
+TWO_EDIT_ENGLISH = 30_000  # English words (by rank) searched at two edits
 RARE_FACTOR = 5  # a known word is "rare next to" a caption word this many times more common
 
 
@@ -172,7 +173,8 @@ def edit_distance(a: str, b: str, limit: int = MAX_EDITS) -> int:
 
 
 def _letter_counts(words: Sequence[str]) -> np.ndarray:
-    """(len(words), 37): how often each of LETTERS occurs in each word, then its length."""
+    """(len(words), 37): how often each of LETTERS occurs in each word, then its length (int8:
+    words longer than 127 characters are not worth correcting, and wrap harmlessly)."""
     codes = np.array(words, dtype=str)  # fixed width: one UTF-32 code point per cell
     width = max(codes.dtype.itemsize // 4, 1)
     points = codes.view(np.uint32).reshape(len(words), width) if len(words) else \
@@ -181,7 +183,7 @@ def _letter_counts(words: Sequence[str]) -> np.ndarray:
     slot[[ord(c) for c in LETTERS]] = np.arange(len(LETTERS))
     columns = slot[points]  # a letter's column; anything else (padding too) the spare one
     cells = (np.arange(len(words))[:, None] * (len(LETTERS) + 1) + columns).ravel()
-    counts = np.bincount(cells, minlength=len(words) * (len(LETTERS) + 1)).astype(np.int16)
+    counts = np.bincount(cells, minlength=len(words) * (len(LETTERS) + 1)).astype(np.int8)
     counts = counts.reshape(len(words), len(LETTERS) + 1)
     counts[:, -1] = [len(w) for w in words]  # the spare column becomes the length
     return counts
@@ -189,20 +191,33 @@ def _letter_counts(words: Sequence[str]) -> np.ndarray:
 
 class Speller:
     """Known words are those of the captions (`caption_words`, most frequent first) and of
-    general English (`english_words`, most frequent first); corrections come from both."""
+    general English (`english`: its words most frequent first, or a word -> rank mapping such
+    as `EnglishWords.index`, shared rather than copied); corrections come from both."""
 
-    def __init__(self, caption_words: Sequence[str], english_words: Sequence[str] = (),
+    def __init__(self, caption_words: Sequence[str],
+                 english: Mapping[str, int] | Sequence[str] = (),
                  threshold: float = DEFAULT_THRESHOLD):
         self.caption_rank = {w: r for r, w in enumerate(caption_words) if w not in STOP_WORDS}
-        self.english_rank = {w: r for r, w in enumerate(english_words) if w not in STOP_WORDS}
-        self.words = list(dict.fromkeys([*self.caption_rank, *self.english_rank]))
-        # Each edit changes the letter counts by at most 2 (in total): a cheap filter that
-        # leaves a few dozen words to measure exactly, instead of the whole vocabulary.
-        self._counts = _letter_counts(self.words)
+        self.english_rank = english if isinstance(english, Mapping) else \
+            {w: r for r, w in enumerate(english)}
         self.nearest_captions = SpellingIndex(caption_words, threshold)
 
+    @cached_property
+    def _two_edit_words(self) -> list[str]:
+        """Where two-edit candidates are sought: the caption words and the most common English
+        words (a rarer word two edits from a typo is seldom what was meant). Built on first
+        use, so a server that never sees such a typo never pays for it."""
+        common = (w for w, r in self.english_rank.items() if r < TWO_EDIT_ENGLISH)
+        return [w for w in dict.fromkeys([*self.caption_rank, *common]) if w not in STOP_WORDS]
+
+    @cached_property
+    def _counts(self) -> np.ndarray:
+        # Each edit changes the letter counts by at most 2 (in total): a cheap filter that
+        # leaves a few hundred words to measure exactly, instead of the whole vocabulary.
+        return _letter_counts(self._two_edit_words)
+
     def known(self, word: str) -> bool:
-        return word in self.caption_rank or word in self.english_rank
+        return word not in STOP_WORDS and (word in self.caption_rank or word in self.english_rank)
 
     def commonness(self, word: str) -> float:
         """In [0, 1]: 1 for the most frequent word of the captions or of English, falling with
@@ -229,8 +244,8 @@ class Speller:
         apart = np.abs(self._counts[:, :-1] - query[:-1]).sum(axis=1)
         near = np.flatnonzero((apart <= 2 * MAX_EDITS)
                               & (np.abs(self._counts[:, -1] - query[-1]) <= MAX_EDITS))
-        return [self.words[row] for row in near.tolist()
-                if edit_distance(word, self.words[row]) == MAX_EDITS]
+        words = self._two_edit_words
+        return [words[row] for row in near.tolist() if edit_distance(word, words[row]) == MAX_EDITS]
     def correct(self, word: str) -> str | None:
         """The word a non-word stands for, or None when nothing known is close."""
         best = self.candidates(word)
@@ -261,7 +276,7 @@ def _swapped(a: str, b: str) -> bool:
         and a[differ[1]] == b[differ[0]]
 
 
-def _by_rank(ranks: dict[str, int], word: str) -> float:
+def _by_rank(ranks: Mapping[str, int], word: str) -> float:
     if word not in ranks:
         return 0.0
     return 1 - math.log1p(ranks[word]) / math.log1p(len(ranks))

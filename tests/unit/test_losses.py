@@ -1,7 +1,13 @@
 import torch
 import torch.nn.functional as F
 
-from server.learn.losses import InfoNCE, SoftNegativeTriplet, make_loss, soft_negatives
+from server.learn.losses import (
+    InfoNCE,
+    SoftNegativeTriplet,
+    make_loss,
+    soft_negatives,
+    word_presence_loss,
+)
 
 
 def unit(rows):
@@ -61,3 +67,23 @@ def test_make_loss_names():
         assert "infonce" in str(error)
     else:
         raise AssertionError("unknown loss accepted")
+
+
+def test_word_presence_loss_matches_a_loop_and_prefers_the_right_words():
+    generator = torch.Generator().manual_seed(0)
+    images = F.normalize(torch.randn(3, 4, generator=generator), dim=1)
+    words = F.normalize(torch.randn(5, 4, generator=generator), dim=1)
+    present = torch.tensor([[1, 0, 1, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.float)
+    expected = []
+    for image, row in zip(images, present, strict=True):
+        log_probs = torch.log_softmax(10.0 * words @ image, dim=0)
+        positives = [log_probs[j] for j in range(5) if row[j]]
+        expected.append(-sum(positives) / max(len(positives), 1) if positives else
+                        torch.tensor(0.0))
+    loss = word_presence_loss(images, words, present, scale=10.0)
+    torch.testing.assert_close(loss, torch.stack(expected).mean())
+    # an image placed on its words costs less than one placed elsewhere
+    on_words = F.normalize(words[0] + words[2], dim=0)[None]
+    away = F.normalize(-(words[0] + words[2]), dim=0)[None]
+    assert word_presence_loss(on_words, words, present[:1]) < \
+        word_presence_loss(away, words, present[:1])
