@@ -27,16 +27,43 @@ class SampleGallery:
 
 @pytest.fixture(scope="session")
 def sample_gallery(tmp_path_factory) -> SampleGallery:
-    from server.artifacts import load_word_space
-    from server.serve.encoder import ImageEncoder
-    from server.serve.indexer import IndexOptions, build_index, scan_folder
+    from server.serve.indexer import scan_folder
 
     root = tmp_path_factory.mktemp("gallery")
     photos = write_sample_gallery(root / "photos")
     index = root / "index"
-    build_index(scan_folder(root / "photos"), root / "photos", index, ImageEncoder(),
-                words=load_word_space(), options=IndexOptions(progress=False))
+    _index(scan_folder(root / "photos"), root / "photos", index)
     return SampleGallery(root / "photos", index, photos)
+
+
+# Tux Paint stamps whose captions say `called`, `one`, `two`, `people` (and a few cars): clip
+# art with transparency, as the demo's gallery, in a fifth of its indexing time
+TUXPAINT_PART = ("vehicles", "plants", "symbols/money", "symbols/math", "space/planets",
+                 "people", "town/roadsigns")
+
+
+@pytest.fixture(scope="session")
+def tuxpaint_index(tmp_path_factory) -> Path:
+    from server.datasets import TUXPAINT_STAMPS, read_tuxpaint
+    from server.serve.indexer import dataset_sources
+
+    if not TUXPAINT_STAMPS.is_dir():
+        pytest.skip("no Tux Paint stamps: `make test-packages` installs them")
+    part = [record for record in read_tuxpaint() if any(
+        record.image.relative_to(TUXPAINT_STAMPS).as_posix().startswith(f"{folder}/")
+        for folder in TUXPAINT_PART)]
+    index = tmp_path_factory.mktemp("tuxpaint") / "tuxpaint"
+    _index(dataset_sources(part)[1], TUXPAINT_STAMPS, index)
+    return index
+
+
+def _index(sources: list, root: Path, index: Path) -> None:
+    from server.artifacts import load_word_space
+    from server.serve.encoder import ImageEncoder
+    from server.serve.indexer import IndexOptions, build_index
+
+    build_index(sources, root, index, ImageEncoder(), words=load_word_space(),
+                options=IndexOptions(progress=False))
 
 
 def free_port() -> int:
@@ -63,15 +90,20 @@ class RunningServer:
         return self.log_path.read_text()
 
 
-def start_server(index: Path, log_path: Path, port: int | None = None,
-                 timeout: float = 120) -> RunningServer:
-    """`python -m server` as a user runs it, in its own process; returns once it listens."""
+def start_server(index: Path | None, log_path: Path, port: int | None = None,
+                 timeout: float = 120, cwd: Path = REPO) -> RunningServer:
+    """`python -m server` as a user runs it, in its own process; returns once it listens.
+
+    Without `index`, the server chooses (the index built last under `cwd`/runs/index); this
+    checkout's code runs wherever `cwd` is.
+    """
     port = port or free_port()
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), "--index", str(index)],
-        cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [sys.executable, "-m", "server", "--port", str(port),
+         *(["--index", str(index)] if index else [])],
+        cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + timeout
     while not re.search(r"serving \d+ images", log_path.read_text()):
         if process.poll() is not None:

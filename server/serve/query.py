@@ -16,6 +16,7 @@ holds both to the same cases.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -38,7 +39,15 @@ Kind = Literal["words", "image", "upload"]
 
 
 class QueryError(ValueError):
-    """A query that cannot be run; the message says why, in words for the user."""
+    """A query that cannot be run; the message says why, in words for the user.
+
+    For an unknown word, `word` is the word and `suggestions` known words spelled like it, so
+    that a page can offer them as links.
+    """
+
+    def __init__(self, message: str, word: str | None = None, suggestions: Sequence[str] = ()):
+        super().__init__(message)
+        self.word, self.suggestions = word, list(suggestions)
 
 
 @dataclass(frozen=True)
