@@ -128,3 +128,84 @@ def server(sample_gallery, tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(sample_gallery.index, tmp_path_factory.mktemp("log") / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def tuxpaint_server(tuxpaint_index, tmp_path_factory) -> Iterator[RunningServer]:
+    running = start_server(tuxpaint_index, tmp_path_factory.mktemp("log") / "tuxpaint.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def ids(sample_gallery) -> dict[str, int]:
+    """The sample photos' gallery ids by name ("cat": 2)."""
+    from server.serve.gallery import Gallery
+
+    return {item.path.removesuffix(".jpg"): item.id
+            for item in Gallery(sample_gallery.index).all_items()}
+
+
+# ---------------------------------------------------------------------------- the browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# Chromium logs each refused WebSocket connection as a console error: expected while a server
+# is down, so they are not the page's errors
+EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (which downloads nothing)."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: `make test-packages` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh contexts (another browser, as far as a page can tell); any script error
+    or alert() on one fails the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    contexts, problems = [], []
+
+    def make(**options):
+        context = browser.new_context(**(options or DESKTOP))
+        contexts.append(context)
+        opened = context.new_page()
+        opened.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        opened.on("console", lambda message: message.type == "error"
+                  and not EXPECTED_CONSOLE.search(message.text) and problems.append(message.text))
+        opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
+                                            dialog.dismiss()))
+        return opened
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def page(new_page):
+    """A desktop page: 1280x800."""
+    return new_page(**DESKTOP)
+
+
+@pytest.fixture
+def phone(new_page):
+    """A phone's page: 390x844, touch, no hover."""
+    return new_page(**PHONE)

@@ -19,7 +19,6 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
 from server.samples import SAMPLE_PHOTOS
-from server.serve.gallery import Gallery
 from server.text import tokenize
 from tests.conftest import start_server, stop_server
 
@@ -52,19 +51,11 @@ def client(server):
     opened.close()
 
 
-@pytest.fixture(scope="module")
-def tuxpaint(tuxpaint_index, tmp_path_factory):
-    running = start_server(tuxpaint_index, tmp_path_factory.mktemp("log") / "tuxpaint.log")
-    opened = Client(running.ws_url)
+@pytest.fixture
+def tuxpaint(tuxpaint_server):
+    opened = Client(tuxpaint_server.ws_url)
     yield opened
     opened.close()
-    stop_server(running)
-
-
-@pytest.fixture(scope="module")
-def ids(sample_gallery) -> dict[str, int]:
-    gallery = Gallery(sample_gallery.index)
-    return {item.path.removesuffix(".jpg"): item.id for item in gallery.all_items()}
 
 
 def assert_still_works(client: Client) -> None:
