@@ -565,11 +565,14 @@
   }
 
   function renderExamples(examples, galleryWords) {
-    const chip = (text) => el("li", {}, el("button", {
-      type: "button", class: "chip", onclick: () => setQuery(text),
+    const chip = (text, index) => el("li", {}, el("button", {
+      type: "button", class: "chip", tabindex: index ? "-1" : "0", onclick: () => setQuery(text),
     }, text));
     const group = (title, items) => items.length ? el("div", { class: "chip-group" },
-      el("span", { class: "muted" }, title), el("ul", { class: "chips" }, items.map(chip))) : null;
+      el("span", { class: "muted" }, title),
+      el("ul", { class: "chips", "aria-label": `${title} (arrow keys move)` }, items.map(chip)))
+      : null;
+
     ui.examples.replaceChildren(...[
       group("Try", examples),
       group("In this gallery", galleryWords),
@@ -736,22 +739,28 @@
 
   const tiles = () => [...ui.grid.querySelectorAll(".tile")];
 
-  // One tab stop for the whole grid (roving tabindex): Tab reaches the current tile, arrows
-  // move among them
-  function rove(index, focus) {
-    const all = tiles();
-    if (!all.length) return;
-    state.gridIndex = Math.max(0, Math.min(index, all.length - 1));
-    for (const tile of all) tile.tabIndex = -1;
-    all[state.gridIndex].tabIndex = 0;
-    if (focus) all[state.gridIndex].focus();
+  // One tab stop for a group of buttons (roving tabindex): Tab reaches the current one and
+  // arrows move among them, so the grid and the chips are a Tab each, not one per button.
+  // Returns the index made current.
+  function roveAmong(items, index, focus) {
+    if (!items.length) return 0;
+    const at = Math.max(0, Math.min(index, items.length - 1));
+    items.forEach((item, i) => { item.tabIndex = i === at ? 0 : -1; });
+    if (focus) items[at].focus();
+    return at;
   }
 
-  function arrowStep(key) {
-    const columns = getComputedStyle(ui.grid).gridTemplateColumns.split(" ").length;
+  function rove(index, focus) {
+    state.gridIndex = roveAmong(tiles(), index, focus);
+  }
+
+  // How far an arrow key moves in a group laid out in `columns` columns (undefined: not one)
+  function arrowStep(key, columns = 1) {
     return { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns,
              Home: -Infinity, End: Infinity }[key];
   }
+
+  const gridColumns = () => getComputedStyle(ui.grid).gridTemplateColumns.split(" ").length;
 
   // ------------------------------------------------------------------ the preview
 
@@ -1106,7 +1115,7 @@
     const tile = event.target.closest(".tile");
     if (!tile) return;
     const id = Number(tile.dataset.id);
-    const step = arrowStep(event.key);
+    const step = arrowStep(event.key, gridColumns());
     let delta = 0;
     if (event.key === "-" || ((event.key === "Enter" || event.key === " ") && event.shiftKey)) {
       delta = -1;
@@ -1126,6 +1135,23 @@
     event.preventDefault();
     if (state.shown) rove(state.gridIndex, true);
     else ui.results.focus();
+  });
+
+  // the chips: one Tab stop per group, arrows within
+  ui.examples.addEventListener("keydown", (event) => {
+    const chips = [...event.target.closest(".chips")?.querySelectorAll(".chip") || []];
+    const step = arrowStep(event.key);
+    if (!chips.length || step === undefined) return;
+    event.preventDefault();
+    roveAmong(chips, chips.indexOf(event.target) + step, true);
+  });
+
+  // Arrow down from the query box goes to the results
+  ui.q.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" && state.shown) {
+      event.preventDefault();
+      rove(state.gridIndex, true);
+    }
   });
 
   ui.nearest.addEventListener("click", (event) => {
