@@ -209,3 +209,9 @@ def page(new_page):
 def phone(new_page):
     """A phone's page: 390x844, touch, no hover."""
     return new_page(**PHONE)
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def device(request, new_page):
+    """The same test on a desktop page and on a phone's."""
+    return new_page(**(DESKTOP if request.param == "desktop" else PHONE))

@@ -62,9 +62,22 @@ def focused(page: Page) -> str:
     }""")
 
 
+def is_touch(page: Page) -> bool:
+    return page.evaluate("matchMedia('(hover: none)').matches")
+
+
+def press(page: Page, target: Locator) -> None:
+    """A tap on a touch screen, a click elsewhere."""
+    if is_touch(page):
+        target.tap()
+    else:
+        target.click()
+
+
 def open_preview(page: Page, image_id: int) -> Locator:
-    """Click a result; its preview opens with the image's nearest words."""
-    tile(page, image_id).click()
+    """Click (or tap) a result; its preview opens with the image's nearest words."""
+    press(page, tile(page, image_id))
+
     preview = page.locator("#preview")
     expect(preview).to_be_visible()
     expect(preview.locator("#preview-title")).to_have_text(f"[IMG_{image_id}]")
