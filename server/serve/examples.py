@@ -14,8 +14,8 @@ left out without a list of them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,51 +46,76 @@ class Offer:
     words: list[str]
 
 
+@dataclass
+class Captions:
+    """The captioned images of a gallery's first SAMPLE, their words, and for each word the
+    images whose captions say it (positions in `items`)."""
+
+    items: list[Item]
+    said: list[set[str]] = field(default_factory=list)
+    postings: dict[str, set[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.said = [set(tokenize(item.caption or "")) for item in self.items]
+        for position, words in enumerate(self.said):
+            for word in words:
+                self.postings.setdefault(word, set()).add(position)
+
+    def saying(self, words: Iterable[str]) -> set[int]:
+        """The images whose captions say one of the words (or its plural)."""
+        return set().union(*(self.postings.get(form, set()) for form in _forms(words)))
+
+
 def offer(retriever: Retriever, count: int = 8, sample: int = SAMPLE) -> Offer:
-    captioned = [(item, _words(item.caption)) for item in retriever.gallery.page(0, sample)
-                 if item.caption]
-    words = content_words(retriever, captioned, count)
-    return Offer(try_examples(retriever, captioned, words, count), words)
+    captions = Captions([item for item in retriever.gallery.page(0, sample) if item.caption])
+    words = content_words(retriever, captions, count)
+    return Offer(try_examples(retriever, captions, words, count), words)
 
 
-def content_words(retriever: Retriever, captioned: Sequence[tuple[Item, set[str]]],
-                  count: int = 8) -> list[str]:
+def content_words(retriever: Retriever, captions: Captions, count: int = 8) -> list[str]:
     """Caption words the model finds from the pictures, the most used first."""
     known = retriever.word_space
-    counts = Counter(word for _, said in captioned for word in sorted(said)  # ties: in order
-                     if word in known and word.isalpha() and len(word) > 2)
-    least = min(3, 1 + len(captioned) // 50)  # in a large gallery one caption may be chance
-    candidates = [word for word, n in counts.most_common(CANDIDATE_WORDS) if n >= least]
+    counts = {word: len(images) for word, images in sorted(captions.postings.items())
+              if word in known and word.isalpha() and len(word) > 2}
+    least = min(3, 1 + len(captions.items) // 50)  # in a large gallery one caption may be chance
+    candidates = [word for word, n in Counter(counts).most_common(CANDIDATE_WORDS)
+                  if n >= least]
     if not candidates:
         return []
-    rows = [item.row for item, _ in captioned]
+    rows = [item.row for item in captions.items]
     pictures = normalized(np.asarray(retriever.gallery.vectors[rows], np.float32))
     scores = pictures @ normalized(np.stack([known.word_vector(w) for w in candidates])).T
-    ranks = scores.argsort(axis=0).argsort(axis=0) / max(1, len(rows) - 1)  # 1: ranked first
-    has = np.array([[word in said for word in candidates] for _, said in captioned])
-    auc = (ranks * has).sum(axis=0) / has.sum(axis=0)
-    return [word for word, good in zip(candidates, auc >= MIN_AUC, strict=True) if good][:count]
+    ordered = np.sort(scores, axis=0)
+    last = max(1, len(rows) - 1)
+    good = []
+    for column, word in enumerate(candidates):
+        # the word's images' ranks among all, from 0 (last) to 1 (first): their mean is the AUC
+        mine = scores[sorted(captions.postings[word]), column]
+        if np.searchsorted(ordered[:, column], mine).mean() / last >= MIN_AUC:
+            good.append(word)
+    return good[:count]
 
 
-def try_examples(retriever: Retriever, captioned: Sequence[tuple[Item, set[str]]],
-                 words: Sequence[str], count: int = 8) -> list[str]:
+
+def try_examples(retriever: Retriever, captions: Captions, words: Sequence[str],
+                 count: int = 8) -> list[str]:
     """The seed examples, then ones made of the gallery's words, that run well here."""
-    candidates = list(dict.fromkeys([*SEED_EXAMPLES, *_made_of(words, captioned)]))
+    candidates = list(dict.fromkeys([*SEED_EXAMPLES, *_made_of(words, captions)]))
     answers = retriever.answer_many([QueryRequest(text, {}, TOP) for text in candidates])
     # without captions there is nothing to judge the results by: running as written must do
     good = [text for text, answer in zip(candidates, answers, strict=True)
             if isinstance(answer, Answer) and _as_written(answer)
-            and (not captioned or _ranks_well(answer, captioned))]
+            and (not captions.items or _ranks_well(answer, captions))]
     return good[:count]
 
 
-def _made_of(words: Sequence[str], captioned: Sequence[tuple[Item, set[str]]]) -> list[str]:
+def _made_of(words: Sequence[str], captions: Captions) -> list[str]:
     """For each content word: itself, plus and minus the word its captions use most with it
     (`brick+wall` is left out after `wall+brick`)."""
     made, pairs = [], set()
     for word in words:
-        companions = Counter(other for _, said in captioned if word in said
-                             for other in sorted(said) if other != word)
+        companions = Counter(other for position in sorted(captions.postings[word])
+                             for other in sorted(captions.said[position]) if other != word)
         made.append(word)
         for other, _ in companions.most_common(1):
             if frozenset((word, other)) not in pairs:
@@ -106,26 +131,21 @@ def _as_written(answer: Answer) -> bool:
         source == "captions" for term in answer.terms for source in term.get("sources", ()))
 
 
-def _ranks_well(answer: Answer, captioned: Sequence[tuple[Item, set[str]]]) -> bool:
+def _ranks_well(answer: Answer, captions: Captions) -> bool:
     """The first result's caption says every added term, and of the first TOP at least
     GOOD_IN_TOP (or as many as the gallery has) say one of them and no subtracted word."""
     words = [term for term in answer.terms if term["kind"] == "words"]
-    added = [set(term["used"]) for term in words if term["sign"] == "+"]
-    subtracted = {word for term in words if term["sign"] == "-" for word in term["used"]}
-
-    def fits(said: set[str]) -> bool:
-        return _says(said, set().union(*added)) and not _says(said, subtracted)
-
-    said = [_words(hit.caption) for hit in answer.hits]
-    there = sum(fits(s) for _, s in captioned)
-    return bool(said) and fits(said[0]) and all(_says(said[0], term) for term in added) \
-        and sum(map(fits, said)) >= min(GOOD_IN_TOP, there)
+    added = [term["used"] for term in words if term["sign"] == "+"]
+    subtracted = [word for term in words if term["sign"] == "-" for word in term["used"]]
+    wanted, unwanted = _forms(w for term in added for w in term), _forms(subtracted)
+    said = [set(tokenize(hit.caption or "")) for hit in answer.hits]
+    fits = [bool(words & wanted) and not words & unwanted for words in said]
+    there = captions.saying(wanted) - captions.saying(unwanted)  # plurals of plurals: harmless
+    return bool(said) and fits[0] and all(said[0] & _forms(term) for term in added) \
+        and sum(fits) >= min(GOOD_IN_TOP, len(there))
 
 
-def _says(said: set[str], wanted: set[str]) -> bool:
-    # a plural in the caption counts: "flowers" says flower
-    return any({word, f"{word}s", f"{word}es"} & said for word in wanted)
+def _forms(words: Iterable[str]) -> set[str]:
+    """The words and their plurals: a caption that says "flowers" says flower."""
+    return {form for word in words for form in (word, f"{word}s", f"{word}es")}
 
-
-def _words(caption: str | None) -> set[str]:
-    return set(tokenize(caption or ""))
