@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 
 from playwright.sync_api import expect
 
 from server.text import STOP_WORDS
-from tests.conftest import REPO, free_port, start_server, stop_server
-from tests.e2e.pages import images_loaded, open_page, search, shows, terms, tile, tile_ids
+from tests.conftest import DESKTOP, PHONE, REPO, free_port, start_server, stop_server
+from tests.e2e.pages import (
+    images_loaded,
+    open_page,
+    open_preview,
+    search,
+    shows,
+    terms,
+    tile,
+    tile_ids,
+)
 from tests.e2e.pages import scores as tile_scores
 
 # The query language's cases, shared with the server's parser (tests/unit/test_query.py)
@@ -316,3 +326,27 @@ def test_the_page_reads_queries_as_the_server_does(page):
     assert not wrong
     # the page's copy of the stop words, which decide what a term's words are
     assert sorted(page.evaluate("[...window.wordpixQuery.stopWords]")) == sorted(STOP_WORDS)
+
+
+def test_screenshots(new_page, server, ids):
+    """Real queries on a desktop, in the preview and on a phone; saved as docs/screenshot.png,
+    screenshot-preview.png and screenshot-phone.png when WORDPIX_SCREENSHOTS names a folder."""
+    folder = os.environ.get("WORDPIX_SCREENSHOTS")
+    query = f"grass+[IMG_{ids['camera']}]"
+    desktop = new_page(**DESKTOP)
+    open_page(desktop, server.url)
+    search(desktop, query)
+    images_loaded(desktop, "#grid img, #terms img")
+    desktop.mouse.move(1270, 790)  # no hover highlight
+    if folder:
+        desktop.screenshot(path=str(REPO / folder / "screenshot.png"))
+    open_preview(desktop, ids["cat"])
+    images_loaded(desktop, "#preview img")
+    if folder:
+        desktop.screenshot(path=str(REPO / folder / "screenshot-preview.png"))
+    phone = new_page(**PHONE)
+    open_page(phone, server.url)
+    search(phone, query)
+    images_loaded(phone, "#grid li:nth-child(-n+4) img, #terms img")
+    if folder:
+        phone.screenshot(path=str(REPO / folder / "screenshot-phone.png"))
