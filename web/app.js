@@ -251,8 +251,8 @@
       else Object.assign(found, { sign: Math.sign(signed), weight: Math.abs(signed) });
     }
     const query = formatQuery(terms);
-    setQuery(query, `${delta > 0 ? "Added" : "Subtracted"} ${term.text}: ${query || "the gallery"}`);
-
+    const verb = delta > 0 ? "Added" : "Subtracted";
+    setQuery(query, `${verb} ${term.text}: ${query || "the gallery"}`);
   }
 
   function editTerm(index, change) {
@@ -298,7 +298,8 @@
   }
 
   // Text with `code` in backticks, as the server writes commands
-  const withCode = (text) => text.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+  const withCode = (text) =>
+    text.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
 
   // ------------------------------------------------------------------ the terms strip
 
@@ -419,6 +420,12 @@
 
   window.addEventListener("popstate", (event) => {
     const address = readAddress();
+    // an entry made on another server is that server's query: back to it
+    const server = new URLSearchParams(location.search).get("server");
+    if (server && endpoints(server).address !== state.server.address) {
+      state.server = endpoints(server);
+      reconnect();
+    }
     adoptPhotos(address.photos);
     const text = event.state && typeof event.state.q === "string" ? event.state.q : address.q;
     ui.q.value = text;
@@ -512,7 +519,8 @@
     request({ type: "query", q: translated, k }, id);
   }
 
-  const uploadRefs = (text) => [...new Set([...text.matchAll(UPLOAD_REF)].map((m) => Number(m[1])))];
+  const uploadRefs = (text) =>
+    [...new Set([...text.matchAll(UPLOAD_REF)].map((match) => Number(match[1])))];
 
   // The server's text (its canonical query) with the page's photo numbers
   const fromServer = (text) => text.replace(UPLOAD_REF, (whole, m) =>
@@ -548,8 +556,9 @@
   function onHello(hello) {
     state.hello = hello;
     const gallery = hello.gallery;
+    const count = gallery ? gallery.count : 0;
     ui.galleryName.textContent = gallery ? `${gallery.title || gallery.name} · ` +
-      `${gallery.count.toLocaleString()} image${gallery.count === 1 ? "" : "s"}` : "no gallery yet";
+      `${count.toLocaleString()} image${count === 1 ? "" : "s"}` : "no gallery yet";
     ui.grid.dataset.fit = gallery && gallery.fit === "contain" ? "contain" : "cover";
     ui.q.maxLength = limit("query_chars", 500);
     renderExamples(hello.examples || [], hello.gallery_examples || []);
@@ -572,7 +581,6 @@
       el("span", { class: "muted" }, title),
       el("ul", { class: "chips", "aria-label": `${title} (arrow keys move)` }, items.map(chip)))
       : null;
-
     ui.examples.replaceChildren(...[
       group("Try", examples),
       group("In this gallery", galleryWords),
@@ -691,11 +699,14 @@
     ui.corrections.hidden = false;
   }
 
+  // [[word, score]] as buttons (the clicks are handled by the list they are in)
+  const wordItems = (words) => words.map(([word, score]) => el("li", {},
+    el("button", { type: "button", class: "word", dataset: { word },
+                   title: `add ${word} (Shift+click: subtract)` },
+      el("span", {}, word), el("span", { class: "score" }, score.toFixed(2)))));
+
   function renderNearest(words) {
-    ui.nearest.replaceChildren(...words.map(([word, score]) => el("li", {},
-      el("button", { type: "button", class: "word", dataset: { word },
-                     title: `add ${word} (Shift+click: subtract)` },
-        el("span", {}, word), el("span", { class: "score" }, score.toFixed(2))))));
+    ui.nearest.replaceChildren(...wordItems(words));
     ui.nearestHint.hidden = words.length > 0;
     document.body.classList.toggle("has-nearest", words.length > 0);
   }
@@ -787,10 +798,8 @@
 
   function onDescribed(reply) {
     if (reply.id !== state.describing) return;
-    ui.previewWords.replaceChildren(...reply.nearest_words.map(([word, score]) => el("li", {},
-      el("button", { type: "button", class: "word", dataset: { word },
-                     title: `add ${word} to the query` },
-        el("span", {}, word), el("span", { class: "score" }, score.toFixed(2))))));
+    ui.previewWords.replaceChildren(...wordItems(reply.nearest_words));
+
     const picture = (reply.picture_words || []).map(([word]) => word);
     show(ui.previewPicture, picture.length ? `The picture alone: ${picture.join(", ")}` : "");
   }
@@ -825,8 +834,9 @@
     return `${bytes.length.toString(36)}-${hex(a)}${hex(b)}`;
   }
 
-  // Photos the user added, pick up after a reload or on a link opened in this browser. Any
-  // failure (a private window, no IndexedDB from disk) leaves them in this page only.
+  // The photos the user added, for a reload or a link opened in this browser. Where IndexedDB
+  // fails (storage refused, full), they stay in this page only.
+
   const store = {
     opened: null,
     run(mode, work) {
@@ -982,10 +992,13 @@
     ui.grid.replaceChildren();
     ui.grid.dataset.q = "";
     const names = numbers.map((n) => `[UPLOAD_${n}]`).join(", ");
+    const [it, a] = numbers.length === 1 ? ["it", "a photo"] : ["them", "photos"];
+    // a link names its photos' keys; a number typed by hand names no photo at all
+    const where = numbers.every((n) => state.photos.get(n).key)
+      ? `added in another browser, and this one does not have ${it}` : "not added here";
     ui.missing.replaceChildren(
-      el("p", {}, `This query uses ${numbers.length === 1 ? "a photo" : "photos"} added in ` +
-        `another browser (${names}), and this one does not have it. Add the photo again to ` +
-        "run the query, or remove it."),
+      el("p", {}, `This query uses ${a} (${names}) ${where}. Add ${it} again to run the ` +
+        `query, or remove ${it}.`),
       el("div", { class: "missing-actions" },
         el("button", { type: "button", class: "primary", onclick: () => pickAgain(numbers[0]) },
           "Add this photo again…"),
@@ -1054,7 +1067,6 @@
   // the query, the gallery's chips go, and the results stay dimmed until the new server answers
   function changeServer(address) {
     state.server = endpoints(address);
-    ui.serverAddress.value = state.server.address;
     const next = new URLSearchParams(location.search);
     next.set("server", state.server.address);
     try {
@@ -1070,13 +1082,19 @@
       record(ui.q.value, false);
       toast(`Left out ${dropped.join(", ")}: images of the other gallery`, false);
     }
+    reconnect();
+  }
+
+  // Drop the connection and what came with it (the gallery's name, chips and words), dim the
+  // results, and connect to state.server
+  function reconnect() {
+    ui.serverAddress.value = state.server.address;
     state.hello = null;
     state.understood = null;
     renderTerms();
     renderExamples([], []);
     renderNearest([]);
     ui.galleryName.textContent = "";
-    ui.grid.classList.add("stale");
     show(ui.summary, `waiting for ${state.server.address}…`);
     const old = state.ws;
     state.ws = null;

@@ -138,6 +138,16 @@ def test_another_server_is_another_gallery(device, server, tuxpaint_server, ids)
         f"http://localhost:{tuxpaint_server.port}/images/")
     assert set(tile_ids(page)) != {ids["cat"]}
 
+    page.go_back()  # the entry before was the first server's: back to it, and its gallery
+    expect(page.locator("#gallery-name")).to_have_text("Photos · 12 images")
+    expect(page.locator("#grid")).to_have_attribute("data-q", "")
+    expect(page.locator(".tile")).to_have_count(12)
+    expect(page.locator("#server-address")).to_have_value(f"localhost:{server.port}")
+    page.go_forward()
+    shows(page, "grass")
+    expect(page.locator("#gallery-name")).to_contain_text("Tux Paint stamps")
+
+
 
 def test_without_an_index_the_page_says_how_to_build_one(device, tmp_path):
     page = device
