@@ -559,7 +559,7 @@
     const count = gallery ? gallery.count : 0;
     ui.galleryName.textContent = gallery ? `${gallery.title || gallery.name} · ` +
       `${count.toLocaleString()} image${count === 1 ? "" : "s"}` : "no gallery yet";
-    ui.grid.dataset.fit = gallery && gallery.fit === "contain" ? "contain" : "cover";
+    document.body.dataset.fit = gallery && gallery.fit === "contain" ? "contain" : "cover";
     ui.q.maxLength = limit("query_chars", 500);
     renderExamples(hello.examples || [], hello.gallery_examples || []);
     if (!gallery) {
