@@ -1,4 +1,8 @@
-"""python -m server --port 9998 --index runs/index/tuxpaint: serve a gallery and the page."""
+"""python -m server --port 9998 --index runs/index/tuxpaint: serve a gallery and the page.
+
+Without --index it serves the index built last under runs/index (the demo's after `make demo`);
+with none there, it serves the page, which says how to build one.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ import sys
 from pathlib import Path
 
 from server.artifacts import DEFAULT_MODEL_DIR
-from server.serve.app import WEB_DIR, load_app, start
-from server.serve.gallery import GalleryError
+from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
+from server.serve.gallery import GalleryError, latest_index
+from server.serve.look import FITS
 
-DEFAULT_INDEX = Path("runs/index/gallery")
+INDEXES = Path("runs/index")  # where `make demo` and the docs' examples put them
 
 
 def _non_negative(text: str) -> float:
@@ -29,13 +34,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to listen on (0.0.0.0 for every one)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--index", type=Path, default=DEFAULT_INDEX,
-                        help="a gallery index made by `python -m scripts.index`")
+    parser.add_argument("--index", type=Path,
+                        help="a gallery index made by `python -m scripts.index` (default: the "
+                        f"one built last under {INDEXES})")
     parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
     parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto")
     parser.add_argument("--caption-weight", type=_non_negative, default=1.0,
                         help="for images with a caption, rank by picture + this x caption "
                         "(0: by the picture alone)")
+    parser.add_argument("--fit", choices=FITS,
+                        help="show pictures cropped to square tiles (cover) or whole (contain); "
+                        "default: whole where most have transparency (clip art)")
     parser.add_argument("--allow-origin", action="append", default=[],
                         help="another web origin allowed to connect (repeatable)")
     parser.add_argument("--page-from-disk", action=argparse.BooleanOptionalAction, default=True,
@@ -45,16 +54,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def load(args: argparse.Namespace) -> App:
+    """The App for --index, else for the index built last, else one that says to build one."""
+    log = logging.getLogger("wordpix.server")
+    index = args.index or latest_index(INDEXES)
+    if index is None:
+        log.warning("no gallery index in %s: the page will say how to build one", INDEXES)
+        return NoIndexApp(args.web)
+    if args.index is None:
+        log.info("serving %s, the index built last (--index chooses another)", index)
+    return load_app(args.model, index, args.web, args.backend, args.caption_weight, args.fit)
+
+
 async def main(args: argparse.Namespace) -> None:
-    app = load_app(args.model, args.index, args.web, args.backend, args.caption_weight)
+    app = load(args)
     try:
         server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk)
     except OSError as error:  # most often: the port is taken
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port}: "
                          f"{error.strerror or error}") from None
     port = server.sockets[0].getsockname()[1]
+    gallery = app.hello["gallery"]
     logging.getLogger("wordpix.server").info(
-        "serving %d images on http://%s:%d/ (WebSocket on the same port)", len(app.gallery),
+        "serving %d images on http://%s:%d/ (WebSocket on the same port)",
+        gallery["count"] if gallery else 0,
         "localhost" if args.host in ("127.0.0.1", "::1") else args.host, port)
     stop = asyncio.get_running_loop().create_future()
 

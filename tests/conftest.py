@@ -27,16 +27,43 @@ class SampleGallery:
 
 @pytest.fixture(scope="session")
 def sample_gallery(tmp_path_factory) -> SampleGallery:
-    from server.artifacts import load_word_space
-    from server.serve.encoder import ImageEncoder
-    from server.serve.indexer import IndexOptions, build_index, scan_folder
+    from server.serve.indexer import scan_folder
 
     root = tmp_path_factory.mktemp("gallery")
     photos = write_sample_gallery(root / "photos")
     index = root / "index"
-    build_index(scan_folder(root / "photos"), root / "photos", index, ImageEncoder(),
-                words=load_word_space(), options=IndexOptions(progress=False))
+    _index(scan_folder(root / "photos"), root / "photos", index)
     return SampleGallery(root / "photos", index, photos)
+
+
+# Tux Paint stamps whose captions say `called`, `one`, `two`, `people` (and a few cars): clip
+# art with transparency, as the demo's gallery, in a fifth of its indexing time
+TUXPAINT_PART = ("vehicles", "plants", "symbols/money", "symbols/math", "space/planets",
+                 "people", "town/roadsigns")
+
+
+@pytest.fixture(scope="session")
+def tuxpaint_index(tmp_path_factory) -> Path:
+    from server.datasets import TUXPAINT_STAMPS, read_tuxpaint
+    from server.serve.indexer import dataset_sources
+
+    if not TUXPAINT_STAMPS.is_dir():
+        pytest.skip("no Tux Paint stamps: `make test-packages` installs them")
+    part = [record for record in read_tuxpaint() if any(
+        record.image.relative_to(TUXPAINT_STAMPS).as_posix().startswith(f"{folder}/")
+        for folder in TUXPAINT_PART)]
+    index = tmp_path_factory.mktemp("tuxpaint") / "tuxpaint"
+    _index(dataset_sources(part)[1], TUXPAINT_STAMPS, index)
+    return index
+
+
+def _index(sources: list, root: Path, index: Path) -> None:
+    from server.artifacts import load_word_space
+    from server.serve.encoder import ImageEncoder
+    from server.serve.indexer import IndexOptions, build_index
+
+    build_index(sources, root, index, ImageEncoder(), words=load_word_space(),
+                options=IndexOptions(progress=False))
 
 
 def free_port() -> int:
@@ -63,15 +90,20 @@ class RunningServer:
         return self.log_path.read_text()
 
 
-def start_server(index: Path, log_path: Path, port: int | None = None,
-                 timeout: float = 120) -> RunningServer:
-    """`python -m server` as a user runs it, in its own process; returns once it listens."""
+def start_server(index: Path | None, log_path: Path, port: int | None = None,
+                 timeout: float = 120, cwd: Path = REPO) -> RunningServer:
+    """`python -m server` as a user runs it, in its own process; returns once it listens.
+
+    Without `index`, the server chooses (the index built last under `cwd`/runs/index); this
+    checkout's code runs wherever `cwd` is.
+    """
     port = port or free_port()
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), "--index", str(index)],
-        cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [sys.executable, "-m", "server", "--port", str(port),
+         *(["--index", str(index)] if index else [])],
+        cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + timeout
     while not re.search(r"serving \d+ images", log_path.read_text()):
         if process.poll() is not None:
@@ -96,3 +128,90 @@ def server(sample_gallery, tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(sample_gallery.index, tmp_path_factory.mktemp("log") / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def tuxpaint_server(tuxpaint_index, tmp_path_factory) -> Iterator[RunningServer]:
+    running = start_server(tuxpaint_index, tmp_path_factory.mktemp("log") / "tuxpaint.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def ids(sample_gallery) -> dict[str, int]:
+    """The sample photos' gallery ids by name ("cat": 2)."""
+    from server.serve.gallery import Gallery
+
+    return {item.path.removesuffix(".jpg"): item.id
+            for item in Gallery(sample_gallery.index).all_items()}
+
+
+# ---------------------------------------------------------------------------- the browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# Chromium logs each refused WebSocket connection as a console error: expected while a server
+# is down, so they are not the page's errors
+EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (which downloads nothing)."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: `make test-packages` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh contexts (another browser, as far as a page can tell); any script error
+    or alert() on one fails the test."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    contexts, problems = [], []
+
+    def make(**options):
+        context = browser.new_context(**(options or DESKTOP))
+        contexts.append(context)
+        opened = context.new_page()
+        opened.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        opened.on("console", lambda message: message.type == "error"
+                  and not EXPECTED_CONSOLE.search(message.text) and problems.append(message.text))
+        opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
+                                            dialog.dismiss()))
+        return opened
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def page(new_page):
+    """A desktop page: 1280x800."""
+    return new_page(**DESKTOP)
+
+
+@pytest.fixture
+def phone(new_page):
+    """A phone's page: 390x844, touch, no hover."""
+    return new_page(**PHONE)
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def device(request, new_page):
+    """The same test on a desktop page and on a phone's."""
+    return new_page(**(DESKTOP if request.param == "desktop" else PHONE))

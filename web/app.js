@@ -1,25 +1,39 @@
 // wordpix search page: plain JavaScript, no build step, nothing fetched but the query server.
 //
 // The text box holds the real query (e.g. `dog+2*[IMG_5]`); the terms strip under it is always
-// derived from parsing that text, and every change made through the page (clicking an image,
-// a chip, a nearest word, a weight button, an upload) rewrites the text and runs it again.
+// derived from parsing that text. Every query run is an entry in the browser's history, so Back,
+// Forward and Ctrl+Z walk the refinements and the address is a link to the query. A click on an
+// image opens its preview (whole picture, caption, nearest words, add / subtract / more like
+// this); every change made through the page rewrites the text and runs it again.
 "use strict";
 
 (() => {
   const PAGE = 24;                 // results asked for at a time
   const MAX_RESULTS = 200;         // the server's default limit; hello.limits overrides it
+  const MAX_UPLOADS = 16;          // uploads a connection keeps; hello.limits overrides it
   const RETRY_FIRST = 500;         // reconnect backoff, ms: 0.5 s doubling up to 5 s
   const RETRY_MAX = 5000;
   const SEARCHING_AFTER = 150;     // say "searching…" only if a reply takes longer than this
+  const TOAST_FOR = 6000;          // ms a "Query: … · Undo" note stays
+  const KEPT_PHOTOS = 50;          // photos this browser keeps for reloads and links (IndexedDB)
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     q: $("q"), queryForm: $("query-form"), pick: $("pick"), file: $("file"), terms: $("terms"),
-    examples: $("examples"), grid: $("grid"), more: $("more"), summary: $("summary"),
-    corrections: $("corrections"), error: $("error"), nearest: $("nearest"),
-    nearestHint: $("nearest-hint"), connection: $("connection"),
-    connectionText: $("connection-text"), galleryName: $("gallery-name"),
-    serverForm: $("server-form"), serverAddress: $("server-address"), drop: $("drop"),
+    helpToggle: $("help-toggle"), help: $("help"), examples: $("examples"), grid: $("grid"),
+    more: $("more"), results: $("results"), summary: $("summary"), setup: $("setup"),
+    missing: $("missing"), corrections: $("corrections"), suggestions: $("suggestions"),
+    error: $("error"), nearest: $("nearest"), nearestHint: $("nearest-hint"),
+    connection: $("connection"), connectionText: $("connection-text"),
+    galleryName: $("gallery-name"), serverForm: $("server-form"),
+    serverAddress: $("server-address"), drop: $("drop"), toast: $("toast"), skip: $("skip"),
+    preview: $("preview"), previewImage: $("preview-image"), previewTitle: $("preview-title"),
+    previewScore: $("preview-score"), previewCaption: $("preview-caption"),
+    previewWords: $("preview-words"), previewPicture: $("preview-picture"),
+    previewAdd: $("preview-add"), previewSubtract: $("preview-subtract"),
+    previewLike: $("preview-like"), previewOpen: $("preview-open"),
+    previewClose: $("preview-close"), previewPrev: $("preview-prev"),
+    previewNext: $("preview-next"),
   };
 
   // ------------------------------------------------------------------ where the server is
@@ -54,14 +68,24 @@
     retryTimer: null,
     hello: null,
     seq: 0,                  // request ids, incrementing
-    latest: 0,               // the id of the one request whose reply is wanted; others are stale
+    latest: 0,               // the id of the one query whose reply is wanted; others are stale
+    back: new Map(),         // for the latest query: upload number on the server -> in the box
     view: { mode: "browse", text: "", k: PAGE, offset: 0 },
     shown: 0,                // tiles in the grid
-    uploads: new Map(),      // upload number on this connection -> { blob, url }
-    pending: [],             // uploads sent, in order, awaiting "uploaded" (or an error)
-    remap: new Map(),        // after a reconnect: old upload number -> new one
-    before: null,            // while uploading again: the old numbers' photos
+    items: new Map(),        // image id -> its result, for the preview
+    understood: null,        // { text, terms } of the last results, for the terms strip
+    // [UPLOAD_n] in the box names the page's own photo n, the same across reconnections,
+    // reloads and links; the server numbers uploads per connection, so the page translates
+    photos: new Map(),       // n -> { key, blob, url } (blob null: not in this browser)
+    onServer: new Map(),     // photo key -> Promise of its number on this connection, oldest first
+    sending: [],             // photos sent, in order, awaiting "uploaded": { resolve, reject }
+    replacing: null,         // the photo number the next picked file stands in for
     searchingTimer: null,
+    scrollOnReply: false,    // a new query: show the top of its results
+    gridIndex: 0,            // the tile Tab reaches (one tab stop for the grid; arrows move)
+    previewId: null,         // the image in the preview
+    describing: null,        // the id of the describe request the preview waits for
+    toastTimer: null,
   };
 
   // ------------------------------------------------------------------ the query language
@@ -226,7 +250,9 @@
       if (signed === 0) terms.splice(terms.indexOf(found), 1);
       else Object.assign(found, { sign: Math.sign(signed), weight: Math.abs(signed) });
     }
-    setQuery(formatQuery(terms));
+    const query = formatQuery(terms);
+    const verb = delta > 0 ? "Added" : "Subtracted";
+    setQuery(query, `${verb} ${term.text}: ${query || "the gallery"}`);
   }
 
   function editTerm(index, change) {
@@ -234,6 +260,13 @@
     if (!terms[index]) return;
     if (change(terms[index], terms) === "remove") terms.splice(index, 1);
     setQuery(formatQuery(terms));
+  }
+
+  // `from` replaced by `to` where it stands as a whole word (a correction, a suggestion)
+  function replaceWord(text, from, to) {
+    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    return text.replace(new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, "giu"),
+      `$1${to}`);
   }
 
   const heavier = (w) => Math.min(100, w >= 1 ? Math.floor(w) + 1 : Math.min(1, w * 2));
@@ -264,65 +297,156 @@
     if (typeof text === "string") node.textContent = text;
   }
 
+  // Text with `code` in backticks, as the server writes commands
+  const withCode = (text) =>
+    text.split("`").map((part, i) => (i % 2 ? el("code", {}, part) : part));
+
   // ------------------------------------------------------------------ the terms strip
 
   function renderTerms() {
     const { terms } = parseQuery(ui.q.value);
-    ui.terms.replaceChildren(...terms.map((term, index) => {
-      let face;
-      if (term.kind === "image") {
-        face = el("img", { src: galleryUrl(term.ref), alt: term.text, title: term.text });
-      } else if (term.kind === "upload" && state.uploads.has(term.ref)) {
-        face = el("img", { src: state.uploads.get(term.ref).url, alt: term.text,
-                           title: `${term.text} (your photo)` });
-      } else if (term.kind === "upload") {
-        face = el("span", { class: "missing", title: "no such upload on this connection" }, "?");
-      }
-      const label = term.text;
-      const signName = term.sign < 0 ? "subtracted" : "added";
-      return el("li", { class: `term ${term.kind}`, dataset: { sign: signName, index } },
-        el("button", {
-          type: "button", class: "sign", title: `${signName}: click to flip`,
-          "aria-label": `${term.sign < 0 ? "add" : "subtract"} ${label} instead`,
-          onclick: () => editTerm(index, (t) => { t.sign = -t.sign; }),
-        }, term.sign < 0 ? "−" : "+"),
-        face,
-        el("span", { class: "label" }, label),
-        el("span", { class: "weight" },
-          el("button", {
-            type: "button", class: "lighter", "aria-label": `less weight on ${label}`,
-            title: "less weight", onclick: () => editTerm(index, (t) => {
-              t.weight = lighter(t.weight);
-            }),
-          }, "−"),
-          el("span", { class: "value", title: "weight" }, `${formatWeight(term.weight)}×`),
-          el("button", {
-            type: "button", class: "heavier", "aria-label": `more weight on ${label}`,
-            title: "more weight", onclick: () => editTerm(index, (t) => {
-              t.weight = heavier(t.weight);
-            }),
-          }, "+")),
-        el("button", {
-          type: "button", class: "remove", "aria-label": `remove ${label}`, title: "remove",
-          onclick: () => editTerm(index, () => "remove"),
-        }, "×"));
-    }));
+    const said = state.understood && state.understood.text === ui.q.value.trim()
+      ? state.understood.terms : [];
+    ui.terms.replaceChildren(...terms.map((term, index) => termItem(term, index, said[index])));
     ui.terms.hidden = terms.length === 0;
   }
 
-  // Put text in the box and run it: every change made through the page goes through here.
-  function setQuery(text) {
+  function termItem(term, index, said) {
+    const label = term.text;
+    const signName = term.sign < 0 ? "subtracted" : "added";
+    return el("li", { class: `term ${term.kind}`, dataset: { sign: signName, index } },
+      el("button", {
+        type: "button", class: "sign", title: `${signName}: click to flip`,
+        "aria-label": `${term.sign < 0 ? "add" : "subtract"} ${label} instead`,
+        onclick: () => editTerm(index, (t) => { t.sign = -t.sign; }),
+      }, term.sign < 0 ? "−" : "+"),
+      termFace(term),
+      el("span", { class: "label" }, label),
+      englishMark(said),
+      el("span", { class: "weight" },
+        el("button", {
+          type: "button", class: "lighter", "aria-label": `less weight on ${label}`,
+          title: "less weight", onclick: () => editTerm(index, (t) => {
+            t.weight = lighter(t.weight);
+          }),
+        }, "−"),
+        el("span", { class: "value", title: "weight" }, `${formatWeight(term.weight)}×`),
+        el("button", {
+          type: "button", class: "heavier", "aria-label": `more weight on ${label}`,
+          title: "more weight", onclick: () => editTerm(index, (t) => {
+            t.weight = heavier(t.weight);
+          }),
+        }, "+")),
+      el("button", {
+        type: "button", class: "remove", "aria-label": `remove ${label}`, title: "remove",
+        onclick: () => editTerm(index, () => "remove"),
+      }, "×"));
+  }
+
+  function termFace(term) {
+    if (term.kind === "image") {
+      return el("img", { src: galleryUrl(term.ref), alt: "", title: term.text });
+    }
+    if (term.kind !== "upload") return null;
+    const photo = state.photos.get(term.ref);
+    if (photo && photo.url) {
+      return el("img", { src: photo.url, alt: "", title: `${term.text} (your photo)` });
+    }
+    return el("button", {
+      type: "button", class: "missing", title: "this browser does not have this photo",
+      "aria-label": `add the photo ${term.text} again`, onclick: () => pickAgain(term.ref),
+    }, "?");
+  }
+
+  // A reply may say that words came from general English rather than the captions (the open
+  // vocabulary): shown quietly, as a mark with its explanation
+  const marksEnglish = (understood) => Boolean(understood) &&
+    understood.terms.some((t) => Array.isArray(t.sources) && t.sources.includes("english"));
+
+  function englishMark(said) {
+
+    const sources = said && Array.isArray(said.sources) ? said.sources : [];
+    const english = (said ? said.used : []).filter((_, i) => sources[i] === "english");
+    return english.length ? el("abbr", {
+      class: "source", title: `general English, not from the captions: ${english.join(", ")}`,
+    }, "en") : null;
+  }
+
+  // ------------------------------------------------------------------ history and undo
+
+  // Put text in the box and run it as a new history entry: every change made through the page
+  // goes through here, and says so at the bottom of the screen (far from the box on a phone),
+  // with a way back.
+  function setQuery(text, said) {
     ui.q.value = text;
     renderTerms();
     runQuery(text);
+    toast(said || `Query: ${text || "the gallery"}`);
+  }
+
+  // The address of a query: #q=…, and for its photos the keys this browser keeps them under
+  function addressOf(text) {
+    const hash = new URLSearchParams();
+    if (text) hash.set("q", text);
+    const photos = uploadRefs(text).filter((n) => state.photos.has(n))
+      .map((n) => `${n}:${state.photos.get(n).key}`);
+    if (photos.length) hash.set("photos", photos.join(","));
+    const rest = hash.toString();
+    return location.pathname + location.search + (rest ? `#${rest}` : "");
+  }
+
+  function readAddress() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    return { q: hash.get("q") || params.get("q") || "", photos: hash.get("photos") || "" };
+  }
+
+  // A new entry (or the same one rewritten); `depth` counts the page's own entries before it
+  function record(text, push) {
+    const depth = history.state && Number.isInteger(history.state.depth) ? history.state.depth : 0;
+    const same = history.state && history.state.q === text;
+    try {
+      if (push && !same) history.pushState({ q: text, depth: depth + 1 }, "", addressOf(text));
+      else history.replaceState({ q: text, depth }, "", addressOf(text));
+    } catch {
+      // some file:// setups refuse; the page works the same without its address
+    }
+  }
+
+  // Ctrl+Z and the notes' Undo: Back, within the page's own entries only
+  function undo() {
+    if (history.state && history.state.depth > 0) history.back();
+    else toast("Nothing to undo", false);
+  }
+
+  window.addEventListener("popstate", (event) => {
+    const address = readAddress();
+    // an entry made on another server is that server's query: back to it
+    const server = new URLSearchParams(location.search).get("server");
+    if (server && endpoints(server).address !== state.server.address) {
+      state.server = endpoints(server);
+      reconnect();
+    }
+    adoptPhotos(address.photos);
+    const text = event.state && typeof event.state.q === "string" ? event.state.q : address.q;
+    ui.q.value = text;
+    renderTerms();
+    runQuery(text, PAGE, false);
+  });
+
+  function toast(message, undoable = true) {
+    ui.toast.replaceChildren(el("span", {}, message), undoable ? el("button", {
+      type: "button", class: "link", onclick: () => { ui.toast.hidden = true; undo(); },
+    }, "Undo") : "");
+    ui.toast.hidden = false;
+    clearTimeout(state.toastTimer);
+    state.toastTimer = setTimeout(() => { ui.toast.hidden = true; }, TOAST_FOR);
   }
 
   // ------------------------------------------------------------------ requests
 
   function send(message) {
     if (!state.connected) return false;
-    state.ws.send(typeof message === "string" || message instanceof ArrayBuffer
-      ? message : JSON.stringify(message));
+    state.ws.send(message instanceof ArrayBuffer ? message : JSON.stringify(message));
     return true;
   }
 
@@ -330,27 +454,33 @@
     return (state.hello && state.hello.limits && state.hello.limits[name]) || fallback;
   }
 
-  function runQuery(text, k = PAGE) {
+  // Run the text (a new history entry unless `push` is false: reruns, More, Back).
+  function runQuery(text, k = PAGE, push = true) {
     text = text.trim();
+    record(text, push);
+    state.scrollOnReply = k === PAGE;
     if (!text) {
       browse(0);
       return;
     }
     state.view = { mode: "query", text, k, offset: 0 };
-    remember(text);
-    request({ type: "query", q: text, k });
+    document.body.classList.add("searched");  // on a phone the hints and chips fold away
+    sendQuery(text, k, claim());
   }
 
   function browse(offset) {
     state.view = { mode: "browse", text: "", k: PAGE, offset };
-    if (offset === 0) remember("");
-    request({ type: "browse", offset, k: PAGE });
+    if (!state.hello || state.hello.gallery) request({ type: "browse", offset, k: PAGE });
   }
 
-  function request(message) {
-    const id = ++state.seq;
-    state.latest = id;  // replies to anything sent before are stale from now on
+  // A new request id: replies to anything sent before are stale from now on
+  function claim() {
+    state.latest = ++state.seq;
     clearTimeout(state.searchingTimer);
+    return state.latest;
+  }
+
+  function request(message, id = claim()) {
     if (!send({ ...message, id })) {
       show(ui.summary, "waiting for the server…");
       return;
@@ -360,20 +490,46 @@
     }, SEARCHING_AFTER);
   }
 
-  function rerun() {
-    const view = state.view;
-    if (view.mode === "query") runQuery(view.text, view.k);
-    else browse(0);
+  // The query's photos go up first (each once per connection), then the query, its upload
+  // numbers translated to the server's.
+  async function sendQuery(text, k, id) {
+    const numbers = uploadRefs(text);
+    await Promise.all(numbers.map(loadPhoto));
+    if (id !== state.latest) return;
+    const missing = numbers.filter((n) => !state.photos.get(n).blob);
+    if (missing.length) {
+      showMissing(missing);
+      return;
+    }
+    if (!state.connected) {
+      request({ type: "query", q: text, k }, id);  // says it waits; the next hello reruns
+      return;
+    }
+    let onServer;
+    try {
+      onServer = await Promise.all(numbers.map((n) => uploadPhoto(state.photos.get(n))));
+    } catch (error) {
+      if (id === state.latest && state.connected) failed(error.message);
+      return;  // lost with the connection: the next hello reruns
+    }
+    if (id !== state.latest) return;
+    state.back = new Map(onServer.map((m, i) => [m, numbers[i]]));
+    const translated = text.replace(UPLOAD_REF, (whole, n) =>
+      `[UPLOAD_${onServer[numbers.indexOf(Number(n))]}]`);
+    request({ type: "query", q: translated, k }, id);
   }
 
-  // The query in the address (#q=...), so a reload or a shared link shows it again.
-  function remember(text) {
-    try {
-      const bare = location.pathname + location.search;
-      history.replaceState(null, "", text ? `${bare}#q=${encodeURIComponent(text)}` : bare);
-    } catch {
-      // some file:// setups refuse; the page works the same without it
-    }
+  const uploadRefs = (text) =>
+    [...new Set([...text.matchAll(UPLOAD_REF)].map((match) => Number(match[1])))];
+
+  // The server's text (its canonical query) with the page's photo numbers
+  const fromServer = (text) => text.replace(UPLOAD_REF, (whole, m) =>
+    (state.back.has(Number(m)) ? `[UPLOAD_${state.back.get(Number(m))}]` : whole));
+
+  function rerun() {
+    const view = state.view;
+    if (view.mode === "query") runQuery(view.text, view.k, false);
+    else browse(0);
   }
 
   // ------------------------------------------------------------------ replies
@@ -390,6 +546,7 @@
       case "hello": return onHello(message);
       case "results": return onResults(message);
       case "gallery": return onGallery(message);
+      case "described": return onDescribed(message);
       case "uploaded": return onUploaded(message);
       case "error": return onError(message);
       default: return undefined;
@@ -398,21 +555,32 @@
 
   function onHello(hello) {
     state.hello = hello;
-    const count = hello.gallery ? hello.gallery.count : 0;
-    ui.galleryName.textContent = hello.gallery
-      ? `${hello.gallery.name} · ${count.toLocaleString()} image${count === 1 ? "" : "s"}` : "";
+    const gallery = hello.gallery;
+    const count = gallery ? gallery.count : 0;
+    ui.galleryName.textContent = gallery ? `${gallery.title || gallery.name} · ` +
+      `${count.toLocaleString()} image${count === 1 ? "" : "s"}` : "no gallery yet";
+    document.body.dataset.fit = gallery && gallery.fit === "contain" ? "contain" : "cover";
     ui.q.maxLength = limit("query_chars", 500);
     renderExamples(hello.examples || [], hello.gallery_examples || []);
-    // uploads belonged to the old connection: send the query's photos again, then re-run
-    if (!reupload()) rerun();
+    if (!gallery) {
+      settle();
+      ui.grid.replaceChildren();
+      ui.setup.replaceChildren(el("p", {}, ...withCode(hello.setup || "")));
+      ui.setup.hidden = false;
+      show(ui.summary, "");
+      return;
+    }
+    rerun();  // the last query again: uploads belonged to the old connection
   }
 
   function renderExamples(examples, galleryWords) {
-    const chip = (text) => el("li", {}, el("button", {
-      type: "button", class: "chip", onclick: () => setQuery(text),
+    const chip = (text, index) => el("li", {}, el("button", {
+      type: "button", class: "chip", tabindex: index ? "-1" : "0", onclick: () => setQuery(text),
     }, text));
     const group = (title, items) => items.length ? el("div", { class: "chip-group" },
-      el("span", { class: "muted" }, title), el("ul", { class: "chips" }, items.map(chip))) : null;
+      el("span", { class: "muted" }, title),
+      el("ul", { class: "chips", "aria-label": `${title} (arrow keys move)` }, items.map(chip)))
+      : null;
     ui.examples.replaceChildren(...[
       group("Try", examples),
       group("In this gallery", galleryWords),
@@ -423,10 +591,13 @@
     return message.id !== state.latest;
   }
 
+  // A reply to the latest request: it replaces every notice of the query before
   function settle() {
     clearTimeout(state.searchingTimer);
-    show(ui.error, "");
     ui.grid.classList.remove("stale");
+    for (const notice of [ui.error, ui.corrections, ui.suggestions, ui.missing, ui.setup]) {
+      notice.hidden = true;
+    }
   }
 
   function onResults(reply) {
@@ -434,10 +605,14 @@
     settle();
     const n = reply.results.length;
     const ms = Number(reply.ms).toFixed(1);
-    show(ui.summary, `${n} image${n === 1 ? "" : "s"} for ${reply.query} · ${ms} ms`);
+    show(ui.summary, `${n} image${n === 1 ? "" : "s"} for ${fromServer(reply.query)} · ${ms} ms`);
     renderCorrections(reply.corrections || []);
+    renderSuggestions(reply.suggestions || []);
+    const before = state.understood;
+    state.understood = { text: state.view.text, terms: reply.terms || [] };
+    if (marksEnglish(before) || marksEnglish(state.understood)) renderTerms();
     renderGrid(reply.results, false);
-    ui.grid.dataset.q = reply.q;  // what the grid shows (the tests wait on it)
+    ui.grid.dataset.q = state.view.text;  // what the grid shows (the tests wait on it)
     renderNearest(reply.nearest_words || []);
     ui.more.hidden = n < state.view.k || state.view.k >= limit("results", MAX_RESULTS);
   }
@@ -445,7 +620,6 @@
   function onGallery(reply) {
     if (isStale(reply)) return;
     settle();
-    renderCorrections([]);
     renderGrid(reply.results, reply.offset > 0);
     ui.grid.dataset.q = "";
     renderNearest([]);
@@ -456,21 +630,54 @@
 
   function onError(reply) {
     if (reply.id === null || reply.id === undefined) {
-      // a binary message (an upload) has no id: the oldest pending upload failed; what the
-      // grid shows is still the answer to the query in the box
-      if (reply.code === "bad_upload" && state.pending.length) {
-        const failed = state.pending.shift();
-        if (failed.from === undefined) URL.revokeObjectURL(failed.url);
-      }
-      if (ui.summary.textContent === "reading the photo…") show(ui.summary, "");
-    } else if (isStale(reply)) {
+      // a binary message (an upload) has no id: the oldest photo sent failed; whoever sent it
+      // says so
+      const oldest = state.sending.shift();
+      if (oldest) oldest.reject(new Error(reply.error || "the photo could not be read"));
       return;
-    } else {
-      clearTimeout(state.searchingTimer);
-      show(ui.summary, "");
-      ui.grid.classList.add("stale");
     }
-    show(ui.error, reply.error || "the server could not answer");
+    if (reply.id === state.describing) {
+      ui.previewWords.replaceChildren(el("li", { class: "muted" }, reply.error));
+      return;
+    }
+    if (isStale(reply)) return;
+    settle();
+    show(ui.summary, "");
+    ui.grid.classList.add("stale");
+    renderNearest([]);
+    if (reply.code === "no_gallery") {
+      ui.setup.replaceChildren(el("p", {}, ...withCode(reply.error)));
+      ui.setup.hidden = false;
+      return;
+    }
+    failed(reply.error || "the server could not answer", reply.word, reply.suggestions);
+  }
+
+  // An error, with its suggestions (for an unknown word) as links that put one in the query
+  function failed(message, word, suggestions) {
+    const offered = word && Array.isArray(suggestions) && suggestions.length;
+    // the server's message ends by listing them; the links say it better
+    const text = offered ? message.replace(/\s*Did you mean [^?]*\?\s*$/, "") : message;
+    ui.error.replaceChildren(text, ...(offered ? [" Did you mean ",
+      ...suggestionLinks(word, suggestions), "?"] : []));
+    ui.error.hidden = false;
+  }
+
+  function suggestionLinks(word, alternatives) {
+    return alternatives.flatMap((alternative, index) => [index ? ", " : "", el("button", {
+      type: "button", class: "link suggestion", dataset: { word, alternative },
+      onclick: () => setQuery(replaceWord(ui.q.value, word, alternative),
+        `${word} → ${alternative}`),
+    }, alternative)]);
+  }
+
+  // In results: words the server ran as they are, but that look like misspellings of others
+  function renderSuggestions(suggestions) {
+    const offered = suggestions.filter((s) => s.word && (s.alternatives || []).length);
+    ui.suggestions.replaceChildren(...offered.flatMap((s, index) => [index ? " " : "",
+      el("span", {}, `${s.word}: did you mean `), ...suggestionLinks(s.word, s.alternatives),
+      "?"]));
+    ui.suggestions.hidden = !offered.length;
   }
 
   function renderCorrections(corrections) {
@@ -486,123 +693,319 @@
       ]),
       " ",
       el("button", {
-        type: "button", class: "link", onclick: () => {
-          let text = ui.q.value;
-          for (const { from, to } of corrections) {
-            const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-            text = text.replace(new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`,
-              "giu"), `$1${to}`);
-          }
-          setQuery(text);
-        },
+        type: "button", class: "link", onclick: () => setQuery(corrections.reduce(
+          (text, { from, to }) => replaceWord(text, from, to), ui.q.value)),
       }, "use it in the query"));
     ui.corrections.hidden = false;
   }
 
-  function renderGrid(items, append) {
-    const tiles = items.map((item) => {
-      const ref = `[IMG_${item.id}]`;
-      const scored = typeof item.score === "number";
-      return el("li", {},
-        el("button", {
-          type: "button", class: "tile", dataset: { id: item.id },
-          title: item.caption || ref,
-          "aria-label": `${ref}${scored ? ` score ${item.score.toFixed(3)}` : ""}` +
-            `${item.caption ? `: ${item.caption}` : ""}`,
-        },
-          el("img", { src: imageUrl(item.url), alt: "", loading: "lazy", draggable: "false" }),
-          el("span", { class: "meta" },
-            el("span", { class: "ref" }, ref),
-            scored ? el("span", { class: "score" }, item.score.toFixed(3)) : null),
-          item.caption ? el("span", { class: "caption" }, item.caption) : null));
-    });
-    if (append) ui.grid.append(...tiles);
-    else ui.grid.replaceChildren(...tiles);
-    state.shown = ui.grid.children.length;
-  }
+  // [[word, score]] as buttons (the clicks are handled by the list they are in)
+  const wordItems = (words) => words.map(([word, score]) => el("li", {},
+    el("button", { type: "button", class: "word", dataset: { word },
+                   title: `add ${word} (Shift+click: subtract)` },
+      el("span", {}, word), el("span", { class: "score" }, score.toFixed(2)))));
 
   function renderNearest(words) {
-    ui.nearest.replaceChildren(...words.map(([word, score]) => el("li", {},
-      el("button", { type: "button", class: "word", dataset: { word },
-                     title: `add ${word} (Shift+click: subtract)` },
-        el("span", {}, word), el("span", { class: "score" }, score.toFixed(2))))));
+    ui.nearest.replaceChildren(...wordItems(words));
     ui.nearestHint.hidden = words.length > 0;
+    document.body.classList.toggle("has-nearest", words.length > 0);
   }
 
-  // ------------------------------------------------------------------ uploads
+  // ------------------------------------------------------------------ the grid
 
-  async function upload(files) {
-    const images = [...files].filter((f) => !f.type || f.type.startsWith("image/"));
-    if (!images.length) {
-      show(ui.error, "that is not an image: drop a photo (JPEG, PNG, WebP…)");
-      return;
-    }
-    if (!state.connected) {
-      show(ui.error, "not connected to the server: add the photo again once it is back");
-      return;
-    }
-    const largest = limit("upload_bytes", 10 * 2 ** 20);
-    const ok = images.filter((f) => f.size <= largest);
-    if (ok.length < images.length) {
-      show(ui.error, `a photo is too large (at most ${(largest / 2 ** 20).toFixed(0)} MB)`);
-    }
-    // read them all first, then send in order: replies come back in the same order
-    const ws = state.ws;
-    const buffers = await Promise.all(ok.map((f) => f.arrayBuffer()));
-    if (state.ws !== ws || !state.connected) {
-      show(ui.error, "the connection was lost: add the photo again once it is back");
-      return;
-    }
-    ok.forEach((file, index) => {
-      state.pending.push({ blob: file, url: URL.createObjectURL(file) });
-      send(buffers[index]);
+  function renderGrid(items, append) {
+    const focused = !append && ui.grid.contains(document.activeElement)
+      ? tiles().indexOf(document.activeElement) : -1;
+    if (!append) state.items.clear();
+    const start = append ? state.shown : 0;
+    const made = items.map((item, offset) => {
+      state.items.set(item.id, item);
+      return el("li", {}, tileFor(item, start + offset));
     });
-    if (ok.length) show(ui.summary, "reading the photo…");
+    if (append) ui.grid.append(...made);
+    else ui.grid.replaceChildren(...made);
+    state.shown = ui.grid.children.length;
+    if (!append) state.gridIndex = Math.max(0, Math.min(focused, state.shown - 1));
+    rove(state.gridIndex, focused >= 0);  // focus stays in the grid when it was there
+    if (!append && state.scrollOnReply && ui.results.getBoundingClientRect().top < 0) {
+      ui.results.scrollIntoView({ block: "start" });
+    }
+  }
+
+  function tileFor(item, index) {
+    const ref = `[IMG_${item.id}]`;
+    const scored = typeof item.score === "number";
+    return el("button", {
+      type: "button", class: "tile", tabindex: "-1", dataset: { id: item.id, index },
+      title: item.caption || ref,
+      "aria-label": `${ref}${scored ? ` score ${item.score.toFixed(3)}` : ""}` +
+        `${item.caption ? `: ${item.caption}` : ""}`,
+    },
+      el("img", { src: imageUrl(item.url), alt: "", loading: "lazy", draggable: "false" }),
+      el("span", { class: "meta" },
+        el("span", { class: "ref" }, ref),
+        scored ? el("span", { class: "score" }, item.score.toFixed(3)) : null),
+      item.caption ? el("span", { class: "caption" }, item.caption) : null);
+  }
+
+  const tiles = () => [...ui.grid.querySelectorAll(".tile")];
+
+  // One tab stop for a group of buttons (roving tabindex): Tab reaches the current one and
+  // arrows move among them, so the grid and the chips are a Tab each, not one per button.
+  // Returns the index made current.
+  function roveAmong(items, index, focus) {
+    if (!items.length) return 0;
+    const at = Math.max(0, Math.min(index, items.length - 1));
+    items.forEach((item, i) => { item.tabIndex = i === at ? 0 : -1; });
+    if (focus) items[at].focus();
+    return at;
+  }
+
+  function rove(index, focus) {
+    state.gridIndex = roveAmong(tiles(), index, focus);
+  }
+
+  // How far an arrow key moves in a group laid out in `columns` columns (undefined: not one)
+  function arrowStep(key, columns = 1) {
+    return { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns,
+             Home: -Infinity, End: Infinity }[key];
+  }
+
+  const gridColumns = () => getComputedStyle(ui.grid).gridTemplateColumns.split(" ").length;
+
+  // ------------------------------------------------------------------ the preview
+
+  function openPreview(id) {
+    const item = state.items.get(id);
+    if (!item) return;
+    state.previewId = id;
+    rove(tiles().findIndex((t) => Number(t.dataset.id) === id), false);
+    ui.previewImage.src = imageUrl(item.url);
+    ui.previewImage.alt = item.caption || `[IMG_${id}]`;
+    ui.previewTitle.textContent = `[IMG_${id}]`;
+    show(ui.previewScore, typeof item.score === "number" ? `score ${item.score.toFixed(3)}` : "");
+    ui.previewCaption.textContent = item.caption || "(no caption)";
+    ui.previewOpen.href = imageUrl(item.url);
+    ui.previewWords.replaceChildren(el("li", { class: "muted" }, "…"));
+    show(ui.previewPicture, "");
+    state.describing = ++state.seq;  // its own id: the grid's latest request stays the latest
+    if (!send({ type: "describe", image: id, id: state.describing })) {
+      ui.previewWords.replaceChildren(el("li", { class: "muted" }, "waiting for the server…"));
+    }
+    if (!ui.preview.open) ui.preview.showModal();
+    ui.previewAdd.focus();
+  }
+
+  function onDescribed(reply) {
+    if (reply.id !== state.describing) return;
+    ui.previewWords.replaceChildren(...wordItems(reply.nearest_words));
+
+    const picture = (reply.picture_words || []).map(([word]) => word);
+    show(ui.previewPicture, picture.length ? `The picture alone: ${picture.join(", ")}` : "");
+  }
+
+  // Close the preview, then change the query (focus is back on the tile when results come)
+  function fromPreview(change) {
+    const id = state.previewId;
+    ui.preview.close();
+    change(id);
+  }
+
+  function stepPreview(delta) {
+    const all = tiles();
+    const at = all.findIndex((t) => Number(t.dataset.id) === state.previewId);
+    const next = all[at + delta];
+    if (next) openPreview(Number(next.dataset.id));
+  }
+
+  // ------------------------------------------------------------------ photos
+
+  // A photo's key: its length and two 32-bit FNV-1a style hashes of its bytes (crypto.subtle is
+  // missing where the page is served over plain http from another machine)
+  function photoKey(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let a = 0x811c9dc5;
+    let b = 0x2f3e4d5c;
+    for (let i = 0; i < bytes.length; i++) {
+      a = Math.imul(a ^ bytes[i], 0x01000193);
+      b = Math.imul(b ^ bytes[i], 0x27d4eb2d);
+    }
+    const hex = (h) => (h >>> 0).toString(16).padStart(8, "0");
+    return `${bytes.length.toString(36)}-${hex(a)}${hex(b)}`;
+  }
+
+  // The photos the user added, for a reload or a link opened in this browser. Where IndexedDB
+  // fails (storage refused, full), they stay in this page only.
+
+  const store = {
+    opened: null,
+    run(mode, work) {
+      if (!this.opened) {
+        this.opened = new Promise((resolve, reject) => {
+          const opening = indexedDB.open("wordpix", 1);
+          opening.onupgradeneeded = () => opening.result.createObjectStore("photos");
+          opening.onsuccess = () => resolve(opening.result);
+          opening.onerror = () => reject(opening.error);
+        });
+      }
+      return this.opened.then((db) => new Promise((resolve, reject) => {
+        const transaction = db.transaction("photos", mode);
+        const asked = work(transaction.objectStore("photos"));
+        transaction.oncomplete = () => resolve(asked && asked.result);
+        transaction.onerror = () => reject(transaction.error);
+      }));
+    },
+    async keep(photo) {
+      try {
+        await this.run("readwrite", (photos) =>
+          photos.put({ key: photo.key, blob: photo.blob, added: Date.now() }, photo.key));
+        const all = await this.run("readonly", (photos) => photos.getAll());
+        const old = all.sort((x, y) => y.added - x.added).slice(KEPT_PHOTOS);
+        if (old.length) {
+          await this.run("readwrite", (photos) => old.forEach((o) => photos.delete(o.key)));
+        }
+      } catch {
+        // kept in this page only
+      }
+    },
+    async find(key) {
+      try {
+        const found = await this.run("readonly", (photos) => photos.get(key));
+        return found ? found.blob : null;
+      } catch {
+        return null;
+      }
+    },
+  };
+
+  // The photos an address names (`1:key,2:key`): this browser may have them
+  function adoptPhotos(list) {
+    for (const pair of list.split(",")) {
+      const [n, key] = pair.split(":");
+      const number = Number(n);
+      if (!key || !Number.isInteger(number)) continue;
+      const known = state.photos.get(number);
+      if (!known || known.key !== key) state.photos.set(number, { key, blob: null, url: null });
+    }
+  }
+
+  // Make sure photo n has its picture if this browser has it (from the store, once)
+  async function loadPhoto(n) {
+    if (!state.photos.has(n)) state.photos.set(n, { key: null, blob: null, url: null });
+    const photo = state.photos.get(n);
+    if (photo.blob || !photo.key) return;
+    if (!photo.looking) photo.looking = store.find(photo.key);
+    const blob = await photo.looking;
+    if (blob && !photo.blob) {
+      Object.assign(photo, { blob, url: URL.createObjectURL(blob) });
+      renderTerms();
+    }
+  }
+
+  // -> Promise of the photo's upload number on this connection (sent once per connection)
+  function uploadPhoto(photo, buffer) {
+    if (!state.onServer.has(photo.key)) {
+      const sent = new Promise((resolve, reject) => {
+        state.sending.push({ resolve, reject });
+      });
+      state.onServer.set(photo.key, sent);
+      sent.catch(() => {
+        if (state.onServer.get(photo.key) === sent) state.onServer.delete(photo.key);
+      });
+      const ws = state.ws;
+      (buffer ? Promise.resolve(buffer) : photo.blob.arrayBuffer()).then((bytes) => {
+        // lost meanwhile: `disconnected` turned it down, and the next connection sends it anew
+        if (state.ws === ws) send(bytes);
+      });
+      // the server keeps its last few uploads: the page forgets the oldest as it does
+      for (const key of [...state.onServer.keys()].slice(0, -limit("uploads", MAX_UPLOADS))) {
+        state.onServer.delete(key);
+      }
+    }
+    return state.onServer.get(photo.key);
   }
 
   function onUploaded(reply) {
-    const sent = state.pending.shift();
-    if (!sent) return;
-    state.uploads.set(reply.upload, { blob: sent.blob, url: sent.url });
-    if (sent.from === undefined) {
-      addToQuery(`[UPLOAD_${reply.upload}]`, 1);
+    const oldest = state.sending.shift();
+    if (oldest) oldest.resolve(reply.upload);
+  }
+
+  // Photos the user adds: up to the server first (it says whether it can read them), then into
+  // the query as [UPLOAD_n], and kept by the browser
+  async function addPhotos(files) {
+    const images = [...files].filter((f) => !f.type || f.type.startsWith("image/"));
+    if (!images.length) {
+      failed("that is not an image: drop a photo (JPEG, PNG, WebP…)");
       return;
     }
-    state.remap.set(sent.from, reply.upload);
-    if (!state.pending.some((p) => p.from !== undefined)) {
-      // all sent again: renumber them in the box and in the query shown, and run that
-      const renumber = (text) => text.replace(UPLOAD_REF, (whole, n) =>
-        state.remap.has(Number(n)) ? `[UPLOAD_${state.remap.get(Number(n))}]` : whole);
-      ui.q.value = renumber(ui.q.value);
-      state.view.text = renumber(state.view.text);
-      state.remap.clear();
-      state.before = null;
-      renderTerms();
-      rerun();
+    if (!state.connected) {
+      failed("not connected to the server: add the photo again once it is back");
+      return;
+    }
+    const largest = limit("upload_bytes", 10 * 2 ** 20);
+    if (images.some((f) => f.size > largest)) {
+      failed(`a photo is too large (at most ${(largest / 2 ** 20).toFixed(0)} MB)`);
+    }
+    for (const file of images.filter((f) => f.size <= largest)) {
+      await addPhoto(file);
     }
   }
 
-  // After a reconnect: upload again the photos the query names. False if there are none.
-  function reupload() {
-    const old = state.uploads;
-    state.uploads = new Map();
-    const named = [...parseQuery(ui.q.value).terms, ...parseQuery(state.view.text).terms];
-    const wanted = [...new Set(named
-      .filter((t) => t.kind === "upload" && old.has(t.ref)).map((t) => t.ref))];
-    for (const [number, kept] of old) {
-      if (!wanted.includes(number)) URL.revokeObjectURL(kept.url);
+  async function addPhoto(file) {
+    const buffer = await file.arrayBuffer();
+    const photo = { key: photoKey(buffer), blob: file, url: null };
+    show(ui.summary, "reading the photo…");
+    try {
+      await uploadPhoto(photo, buffer);
+    } catch (error) {
+      show(ui.summary, "");
+      failed(error.message === "not connected"
+        ? "the connection was lost: add the photo again once it is back" : error.message);
+      return;
     }
-    if (!wanted.length) return false;
-    state.before = new Map(wanted.map((n) => [n, old.get(n)]));
-    const ws = state.ws;
-    Promise.all(wanted.map((n) => old.get(n).blob.arrayBuffer())).then((buffers) => {
-      if (state.ws !== ws) return;  // lost again meanwhile: the next hello starts over
-      wanted.forEach((number, index) => {
-        state.pending.push({ ...old.get(number), from: number });
-        send(buffers[index]);
-      });
-    });
-    return true;
+    photo.url = URL.createObjectURL(file);
+    store.keep(photo);
+    const replacing = state.replacing;
+    state.replacing = null;
+    const number = replacing ?? photoNumber(photo.key);
+    state.photos.set(number, photo);
+    if (replacing === null) addToQuery(`[UPLOAD_${number}]`, 1);
+    else setQuery(ui.q.value, `Added the photo again as [UPLOAD_${number}]`);
+  }
+
+  // The photo's number: the one it already has, else the next one free
+  function photoNumber(key) {
+    for (const [n, photo] of state.photos) if (photo.key === key) return n;
+    return Math.max(0, ...state.photos.keys(), ...uploadRefs(ui.q.value)) + 1;
+  }
+
+  function pickAgain(number) {
+    state.replacing = number;
+    ui.file.click();
+  }
+
+  // The query names photos this browser does not have (a link from elsewhere): say so, and how
+  function showMissing(numbers) {
+    settle();
+    show(ui.summary, "");
+    renderNearest([]);
+    ui.grid.replaceChildren();
+    ui.grid.dataset.q = "";
+    const names = numbers.map((n) => `[UPLOAD_${n}]`).join(", ");
+    const [it, a] = numbers.length === 1 ? ["it", "a photo"] : ["them", "photos"];
+    // a link names its photos' keys; a number typed by hand names no photo at all
+    const where = numbers.every((n) => state.photos.get(n).key)
+      ? `added in another browser, and this one does not have ${it}` : "not added here";
+    ui.missing.replaceChildren(
+      el("p", {}, `This query uses ${a} (${names}) ${where}. Add ${it} again to run the ` +
+        `query, or remove ${it}.`),
+      el("div", { class: "missing-actions" },
+        el("button", { type: "button", class: "primary", onclick: () => pickAgain(numbers[0]) },
+          "Add this photo again…"),
+        el("button", { type: "button", onclick: () => setQuery(formatQuery(parseQuery(
+          ui.q.value).terms.filter((t) => !(t.kind === "upload" && numbers.includes(t.ref))))) },
+          "Remove it from the query")));
+    ui.missing.hidden = false;
   }
 
   // ------------------------------------------------------------------ the connection
@@ -639,21 +1042,17 @@
     ws.addEventListener("close", () => {
       if (state.ws !== ws) return;
       state.ws = null;
-      state.connected = false;
-      // uploads in flight are lost with the connection; if the query's photos were being
-      // sent again, the next connection starts that over from the old numbers
-      if (state.before) {
-        const keep = new Set([...state.before.values()].map((kept) => kept.url));
-        for (const kept of state.uploads.values()) {
-          if (!keep.has(kept.url)) URL.revokeObjectURL(kept.url);
-        }
-        state.uploads = state.before;
-        state.before = null;
-        state.remap.clear();
-      }
-      state.pending = [];
+      disconnected();
       retry();
     });
+  }
+
+  // The server forgot this connection's uploads; what the grid shows may be out of date
+  function disconnected() {
+    state.connected = false;
+    for (const waiting of state.sending.splice(0)) waiting.reject(new Error("not connected"));
+    state.onServer.clear();
+    ui.grid.classList.add("stale");
   }
 
   function retry() {
@@ -664,22 +1063,44 @@
     state.retryTimer = setTimeout(connect, delay);
   }
 
+  // Another server is another gallery: [IMG_n] there is another picture, so those terms leave
+  // the query, the gallery's chips go, and the results stay dimmed until the new server answers
   function changeServer(address) {
     state.server = endpoints(address);
-    ui.serverAddress.value = state.server.address;
+    const next = new URLSearchParams(location.search);
+    next.set("server", state.server.address);
     try {
-      const next = new URLSearchParams(location.search);
-      next.set("server", state.server.address);
-      history.replaceState(null, "", `${location.pathname}?${next}${location.hash}`);
+      history.replaceState(history.state, "", `${location.pathname}?${next}${location.hash}`);
     } catch {
       // not essential
     }
+    const { terms } = parseQuery(ui.q.value);
+    const dropped = terms.filter((t) => t.kind === "image").map((t) => t.text);
+    if (dropped.length) {
+      ui.q.value = formatQuery(terms.filter((t) => t.kind !== "image"));
+      state.view = { mode: ui.q.value ? "query" : "browse", text: ui.q.value, k: PAGE, offset: 0 };
+      record(ui.q.value, false);
+      toast(`Left out ${dropped.join(", ")}: images of the other gallery`, false);
+    }
+    reconnect();
+  }
+
+  // Drop the connection and what came with it (the gallery's name, chips and words), dim the
+  // results, and connect to state.server
+  function reconnect() {
+    ui.serverAddress.value = state.server.address;
+    state.hello = null;
+    state.understood = null;
+    renderTerms();
+    renderExamples([], []);
+    renderNearest([]);
+    ui.galleryName.textContent = "";
+    show(ui.summary, `waiting for ${state.server.address}…`);
     const old = state.ws;
     state.ws = null;
-    state.connected = false;
+    disconnected();
     state.everConnected = false;
     state.retryDelay = RETRY_FIRST;
-    state.pending = [];
     if (old) old.close();
     connect();
   }
@@ -693,30 +1114,61 @@
   });
   ui.q.addEventListener("input", () => {
     renderTerms();
-    // an emptied box (the field's own × included) goes back to the gallery
-    if (!ui.q.value.trim() && state.view.mode === "query") browse(0);
+    // an emptied box (Escape, the field's own ×) goes back to the gallery as a new entry: Back,
+    // Ctrl+Z or the note's Undo bring the query back
+    if (!ui.q.value.trim() && state.view.mode === "query") {
+      setQuery("", "Cleared the query: the gallery");
+    }
   });
 
-  // a click adds an image, Shift+click subtracts it
+  // a click opens the preview; Shift+click subtracts at once
   ui.grid.addEventListener("click", (event) => {
     const tile = event.target.closest(".tile");
     if (!tile) return;
     const id = Number(tile.dataset.id);
-    addToQuery(`[IMG_${id}]`, event.shiftKey ? -1 : 1);
+    if (event.shiftKey) addToQuery(`[IMG_${id}]`, -1);
+    else openPreview(id);
   });
   ui.grid.addEventListener("keydown", (event) => {
     const tile = event.target.closest(".tile");
     if (!tile) return;
     const id = Number(tile.dataset.id);
+    const step = arrowStep(event.key, gridColumns());
     let delta = 0;
     if (event.key === "-" || ((event.key === "Enter" || event.key === " ") && event.shiftKey)) {
       delta = -1;
-    } else if (event.key === "+") {
+    } else if (event.key === "+" || event.key === "=") {
       delta = 1;
     }
-    if (delta) {
+    if (delta) addToQuery(`[IMG_${id}]`, delta);
+    else if (step !== undefined) rove(Number(tile.dataset.index) + step, true);
+    else return;
+    event.preventDefault();
+  });
+  ui.grid.addEventListener("focusin", (event) => {
+    const tile = event.target.closest(".tile");
+    if (tile) rove(Number(tile.dataset.index), false);
+  });
+  ui.skip.addEventListener("click", (event) => {
+    event.preventDefault();
+    if (state.shown) rove(state.gridIndex, true);
+    else ui.results.focus();
+  });
+
+  // the chips: one Tab stop per group, arrows within
+  ui.examples.addEventListener("keydown", (event) => {
+    const chips = [...event.target.closest(".chips")?.querySelectorAll(".chip") || []];
+    const step = arrowStep(event.key);
+    if (!chips.length || step === undefined) return;
+    event.preventDefault();
+    roveAmong(chips, chips.indexOf(event.target) + step, true);
+  });
+
+  // Arrow down from the query box goes to the results
+  ui.q.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" && state.shown) {
       event.preventDefault();
-      addToQuery(`[IMG_${id}]`, delta);
+      rove(state.gridIndex, true);
     }
   });
 
@@ -725,19 +1177,52 @@
     if (button) addToQuery(button.dataset.word, event.shiftKey ? -1 : 1);
   });
 
+  ui.previewAdd.addEventListener("click", () => fromPreview((id) => addToQuery(`[IMG_${id}]`, 1)));
+  ui.previewSubtract.addEventListener("click", () =>
+    fromPreview((id) => addToQuery(`[IMG_${id}]`, -1)));
+  ui.previewLike.addEventListener("click", () =>
+    fromPreview((id) => setQuery(`[IMG_${id}]`, `More like [IMG_${id}]`)));
+  ui.previewWords.addEventListener("click", (event) => {
+    const button = event.target.closest(".word");
+    if (button) fromPreview(() => addToQuery(button.dataset.word, event.shiftKey ? -1 : 1));
+  });
+  ui.previewClose.addEventListener("click", () => ui.preview.close());
+  ui.previewPrev.addEventListener("click", () => stepPreview(-1));
+  ui.previewNext.addEventListener("click", () => stepPreview(1));
+  ui.preview.addEventListener("click", (event) => {
+    if (event.target === ui.preview) ui.preview.close();  // the backdrop
+  });
+  ui.preview.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      stepPreview(event.key === "ArrowLeft" ? -1 : 1);
+    }
+  });
+  ui.preview.addEventListener("close", () => {
+    state.describing = null;
+    rove(state.gridIndex, true);  // back to the image it showed
+  });
+
   ui.more.addEventListener("click", () => {
     const view = state.view;
     if (view.mode === "browse") {
-      state.latest = ++state.seq;
-      send({ type: "browse", offset: view.offset, k: PAGE, id: state.latest });
+      request({ type: "browse", offset: view.offset, k: PAGE });
     } else {
-      runQuery(view.text, Math.min(limit("results", MAX_RESULTS), view.k + PAGE));
+      runQuery(view.text, Math.min(limit("results", MAX_RESULTS), view.k + PAGE), false);
     }
   });
 
-  ui.pick.addEventListener("click", () => ui.file.click());
+  ui.helpToggle.addEventListener("click", () => {
+    const open = ui.help.classList.toggle("open");
+    ui.helpToggle.setAttribute("aria-expanded", String(open));
+  });
+
+  ui.pick.addEventListener("click", () => {
+    state.replacing = null;
+    ui.file.click();
+  });
   ui.file.addEventListener("change", () => {
-    upload(ui.file.files);
+    addPhotos(ui.file.files);
     ui.file.value = "";
   });
 
@@ -766,23 +1251,32 @@
     event.preventDefault();
     dragDepth = 0;
     ui.drop.hidden = true;
-    upload(event.dataTransfer.files);
+    addPhotos(event.dataTransfer.files);
   });
   // and pasted ones
   document.addEventListener("paste", (event) => {
     const files = event.clipboardData ? [...event.clipboardData.files] : [];
     if (files.length) {
       event.preventDefault();
-      upload(files);
+      addPhotos(files);
     }
   });
 
   document.addEventListener("keydown", (event) => {
     const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName);
-    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    if (typing || ui.preview.open || event.altKey) return;
+    const command = event.ctrlKey || event.metaKey;
+    const key = event.key.toLowerCase();
+    if (event.key === "/" && !command) {
       event.preventDefault();
       ui.q.focus();
       ui.q.select();
+    } else if (command && key === "z" && !event.shiftKey) {
+      event.preventDefault();
+      undo();
+    } else if (command && (key === "y" || (key === "z" && event.shiftKey))) {
+      event.preventDefault();
+      history.forward();
     }
   });
 
@@ -797,9 +1291,12 @@
     ui.serverForm.hidden = false;
     ui.serverAddress.value = state.server.address;
   }
-  const hashed = new URLSearchParams(location.hash.slice(1)).get("q") || params.get("q") || "";
-  ui.q.value = hashed;
-  state.view = hashed ? { mode: "query", text: hashed, k: PAGE, offset: 0 } : state.view;
+  const address = readAddress();
+  adoptPhotos(address.photos);
+  ui.q.value = address.q;
+  state.view = address.q ? { mode: "query", text: address.q, k: PAGE, offset: 0 } : state.view;
+  if (address.q) document.body.classList.add("searched");
+  record(address.q, false);
   renderTerms();
   connect();
 })();

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -34,7 +35,9 @@ from server.artifacts import load_word_space
 from server.english import EnglishWords
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
+from server.serve.examples import offer
 from server.serve.gallery import Gallery
+from server.serve.look import Fit, picture_fit, title
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
@@ -52,6 +55,12 @@ UPLOAD_SLOTS = 2               # uploads decoded at once, whatever the number of
 MAX_BATCH = 64
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
+DESCRIBE_WORDS = 8
+LIMITS = {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS, "results": MAX_RESULTS,
+          "upload_bytes": MAX_UPLOAD, "uploads": MAX_UPLOADS}
+NO_INDEX = ("There is no gallery index yet. Build one, then start the server again: `make demo` "
+            "(Tux Paint's stamps), or `python -m scripts.index ~/Pictures --index "
+            "runs/index/pictures` for a folder of your own.")
 # Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
 LOCAL_ORIGINS: list[Origin | re.Pattern[str] | None] = [
     None, Origin("null"), re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
@@ -114,21 +123,18 @@ class App:
     """Everything a request needs, loaded once at startup."""
 
     def __init__(self, retriever: Retriever, encoder: ImageEncoder, web_dir: Path = WEB_DIR,
-                 name: str = "gallery"):
+                 name: str = "gallery", fit: Fit = "cover"):
         self.retriever, self.encoder, self.name = retriever, encoder, name
         self.gallery = retriever.gallery
         self.batcher = Batcher(retriever)
         self.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
         self.hosts = LOCAL_HOSTS
-        self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
-            if Path(web_dir).is_dir() else {}
-        if "/index.html" in self.web_files:
-            self.web_files["/"] = self.web_files["/index.html"]
-        self.hello = {
-            "type": "hello", "gallery": {"name": name, "count": len(self.gallery)},
-            "examples": retriever.answerable(), "gallery_examples": retriever.gallery_examples(),
-            "limits": {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS,
-                       "results": MAX_RESULTS, "upload_bytes": MAX_UPLOAD},
+        self.web_files = _web_files(web_dir)
+        offered = offer(retriever)
+        self.hello: dict[str, Any] = {
+            "type": "hello", "gallery": {"name": name, "title": title(self.gallery),
+                                         "count": len(self.gallery), "fit": fit},
+            "examples": offered.examples, "gallery_examples": offered.words, "limits": LIMITS,
         }
 
     # ------------------------------------------------------------------ WebSocket
@@ -155,6 +161,8 @@ class App:
                 return await self.query(request, session, started)
             if kind == "browse":
                 return self.browse(request, started)
+            if kind == "describe":
+                return self.describe(request, started)
             if kind == "ping":
                 return {"type": "pong", "id": request_id}
             raise ClientError("bad_type", f"unknown message type {kind!r}: send "
@@ -163,10 +171,8 @@ class App:
             log.debug("client error %s: %s", error.code, error)
             return {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
         except QueryError as error:
-            reply = {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
-            if error.word is not None:  # a word nobody knows, and what it may stand for
-                reply |= {"word": error.word, "suggestions": error.suggestions}
-            return reply
+            return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error),
+                    **_unknown_word(error)}
         except Exception:
             log.exception("failed to answer a message")
             return {"type": "error", "id": request_id, "code": "internal",
@@ -201,6 +207,18 @@ class App:
         return {"type": "gallery", "id": request.get("id"), "offset": offset,
                 "total": len(self.gallery), "results": results,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
+
+    def describe(self, request: dict, started: float) -> dict:
+        """A gallery image's caption and nearest words, for the page's preview."""
+        image = _whole_number(request, "image", 0, 1, 10**9 - 1)
+        k = _whole_number(request, "k", DESCRIBE_WORDS, 1, 50)
+        item, nearest, picture = self.retriever.describe(image, k)
+        reply = {"type": "described", "id": request.get("id"), "image": item.id,
+                 "caption": item.caption, "url": f"/images/{item.id}", "nearest_words": nearest,
+                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
+        if picture != nearest:  # the caption moves it: say what the picture alone is near
+            reply["picture_words"] = picture
+        return reply
 
     async def upload(self, data: bytes, session: Session, started: float) -> dict:
         if len(data) > MAX_UPLOAD:
@@ -247,6 +265,48 @@ class App:
         return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
 
+class NoIndexApp(App):
+    """`python -m server` before any index was built: the page, whose hello says how to build
+    one, and that same message as the answer to every other request."""
+
+    def __init__(self, web_dir: Path = WEB_DIR):  # no gallery, so none of App's loading
+        self.name, self.hosts, self.web_files = "", LOCAL_HOSTS, _web_files(web_dir)
+        self.hello = {"type": "hello", "gallery": None, "setup": NO_INDEX, "examples": [],
+                      "gallery_examples": [], "limits": LIMITS}
+
+    async def reply(self, message: str | bytes, session: Session) -> dict:
+        request_id = None
+        try:
+            if not isinstance(message, bytes) or message.lstrip()[:1] == b"{":
+                request_id = _decode(message).get("id")
+        except ClientError:
+            pass  # not JSON: the answer is the same
+        return {"type": "error", "id": request_id, "code": "no_gallery", "error": NO_INDEX}
+
+    async def http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/health":
+            return _response(http.HTTPStatus.OK, json.dumps({"ok": True, "images": 0}).encode(),
+                             "application/json")
+        if path.startswith("/images/"):
+            return _response(http.HTTPStatus.NOT_FOUND, b"no gallery\n", "text/plain")
+        return await super().http(connection, request)  # the page
+
+
+def _web_files(web_dir: Path) -> dict[str, Path]:
+    """The page's files by URL path: looked up, never joined, so nothing else can be read."""
+    files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
+        if Path(web_dir).is_dir() else {}
+    if "/index.html" in files:
+        files["/"] = files["/index.html"]
+    return files
+
+
+def _unknown_word(error: QueryError) -> dict:
+    """For an unknown word: the word and the suggestions, for a page to offer as links."""
+    return {"word": error.word, "suggestions": error.suggestions} if error.word else {}
+
+
 def _whole_number(request: dict, name: str, default: int, low: int, high: int) -> int:
     value = request.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -290,8 +350,10 @@ async def _file_response(path: Path, cache: str) -> Response:
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
-             backend: Backend = "auto", caption_weight: float = 1.0) -> App:
-    """Load the words, the CNN and the gallery, logging how long each took."""
+             backend: Backend = "auto", caption_weight: float = 1.0,
+             fit: Fit | None = None) -> App:
+    """Load the words, the CNN and the gallery, logging how long each took. `fit`: how the
+    page shows pictures; None looks at the gallery (picture_fit)."""
     timings = {}
     start = time.perf_counter()
     words = load_word_space(model_dir)
@@ -307,7 +369,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
     timings["gallery"] = time.perf_counter() - start
     app = App(Retriever(words, gallery, search, english, speller, vectors), encoder, web_dir,
-              name=Path(index_dir).name)
+              name=Path(index_dir).name, fit=fit or picture_fit(gallery))
     log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "
              "%d gallery images in %.2f s", len(words), len(english) if english else 0,
              timings["words"], timings["cnn"], len(gallery), timings["gallery"])

@@ -219,3 +219,11 @@ def _remove_stale(directory: Path, generation: int) -> None:
         for path in directory.glob(f"{kind}-*.{suffix}"):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+
+def latest_index(folder: Path) -> Path | None:
+    """The index under `folder` (runs/index) whose manifest was written last, if any: the one
+    `make demo` or `python -m scripts.index` built most recently."""
+    manifests = [path for path in Path(folder).glob(f"*/{MANIFEST}") if path.is_file()]
+    return max(manifests, key=lambda path: path.stat().st_mtime_ns).parent if manifests \
+        else None

@@ -11,7 +11,6 @@ the answer says so.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -19,21 +18,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from server.english import EnglishWords
-from server.serve.gallery import Gallery
+from server.serve.gallery import Gallery, Item
 from server.serve.query import QueryError, Term, format_terms, parse
 from server.serve.search import Search
 from server.serve.spelling import Speller
-from server.text import tokenize
 from server.vectors import normalized
 from server.wordspace import WordSpace
-
-# The reference's examples; the page shows those the loaded model can answer.
-SEED_EXAMPLES = (
-    "america", "england", "sydney", "flag", "healthy", "happyness", "music", "eye", "hairstyle",
-    "watch", "work", "people+park", "bike+park", "bike-park", "beach+sunrise", "beach-sunrise",
-    "car+yellow", "car-yellow", "cold", "cold-snow", "train", "train-car", "paint",
-    "travel+paint", "fish", "fish+food",
-)
 
 
 class Hit(NamedTuple):
@@ -69,6 +59,12 @@ class Reading(NamedTuple):
     corrections: list[tuple[str, str]]  # (typed, used instead): non-words only
     suggestions: list[tuple[str, list[str]]]  # (word run as typed, what it may have meant)
     rows: set[int]  # gallery rows the query names
+
+
+class Description(NamedTuple):
+    item: Item
+    nearest_words: list[tuple[str, float]]   # nearest the image as a query ranks it
+    picture_words: list[tuple[str, float]]   # nearest its picture alone
 
 
 class _Parsed(NamedTuple):
@@ -187,21 +183,13 @@ class Retriever:
         used, source, vector = self._word(corrected, reading)
         return used, source, vector
 
-    def answerable(self, queries: tuple[str, ...] = SEED_EXAMPLES) -> list[str]:
-        """The queries this model can run (misspellings it can correct included)."""
-        good = []
-        for query in queries:
-            try:
-                self.read(parse(query), {})
-                good.append(query)
-            except QueryError:
-                pass
-        return good
-
-    def gallery_examples(self, count: int = 8, sample: int = 20_000) -> list[str]:
-        """The words this gallery's captions use most that the model knows (none without
-        captions)."""
-        counts = Counter(  # the first `sample` images: enough, and quick for a million
-            word for item in self.gallery.page(0, sample) if item.caption
-            for word in set(tokenize(item.caption)) if word in self.word_space)
-        return [word for word, _ in counts.most_common(count)]
+    def describe(self, image_id: int, k: int = 8) -> Description:
+        """What the model makes of a gallery image: the words nearest the vector `[IMG_<id>]`
+        adds to a query, and those nearest its picture alone."""
+        item = self.gallery.by_id(image_id)
+        if item is None:
+            raise QueryError(f"there is no image [IMG_{image_id}] in this gallery")
+        both = np.stack([self.vectors[item.row], self.gallery.vectors[item.row]])
+        ranked, picture = self.word_space.nearest_words_many(both, k)
+        rounded = [[(w, round(score, 4)) for w, score in found] for found in (ranked, picture)]
+        return Description(item, *rounded)

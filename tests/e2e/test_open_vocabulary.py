@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.serve.retrieval import SEED_EXAMPLES
+from server.serve.examples import SEED_EXAMPLES
 from tests.e2e.test_server import Client
 
 # Real words, most of them outside the captions' vocabulary: each must run as typed.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import socket
 
 import numpy as np
@@ -17,8 +19,8 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
 from server.samples import SAMPLE_PHOTOS
-from server.serve.gallery import Gallery
-from server.serve.retrieval import SEED_EXAMPLES
+from server.text import tokenize
+from tests.conftest import start_server, stop_server
 
 ISSUE_SEED = ["people+park", "bike-park", "beach+sunrise", "car-yellow", "cold-snow",
               "train-car", "travel+paint", "fish+food", "[IMG_1]+park", "[IMG_3]-dog",
@@ -49,10 +51,11 @@ def client(server):
     opened.close()
 
 
-@pytest.fixture(scope="module")
-def ids(sample_gallery) -> dict[str, int]:
-    gallery = Gallery(sample_gallery.index)
-    return {item.path.removesuffix(".jpg"): item.id for item in gallery.all_items()}
+@pytest.fixture
+def tuxpaint(tuxpaint_server):
+    opened = Client(tuxpaint_server.ws_url)
+    yield opened
+    opened.close()
 
 
 def assert_still_works(client: Client) -> None:
@@ -60,16 +63,66 @@ def assert_still_works(client: Client) -> None:
     assert reply["type"] == "results" and reply["results"], reply
 
 
-def test_hello_names_the_gallery_and_the_answerable_examples(client, sample_gallery):
+def test_hello_names_the_gallery_and_how_to_show_it(client, sample_gallery):
     assert client.hello["type"] == "hello"
-    assert client.hello["gallery"]["count"] == len(sample_gallery.photos)
+    gallery = client.hello["gallery"]
+    assert gallery["count"] == len(sample_gallery.photos)
+    assert gallery["name"] == "index" and gallery["title"] == "Photos"  # the image folder's
+    assert gallery["fit"] == "cover"  # photos: cropped to square tiles
+    assert client.hello["limits"]["uploads"] == 16
+
+
+def test_the_examples_run_as_written_and_find_what_they_say(client):
     examples = client.hello["examples"]
-    assert set(examples) <= set(SEED_EXAMPLES) and "people+park" in examples
-    # the caption words the model knows, most used first ("wall" and "camera" are in two)
-    assert client.hello["gallery_examples"][:2] == ["wall", "camera"]
-    captions = " ".join(caption for _, caption in SAMPLE_PHOTOS.values()).split()
-    assert len(client.hello["gallery_examples"]) == 8
-    assert set(client.hello["gallery_examples"]) <= set(captions)
+    assert len(examples) == 8
+    assert "people+park" not in examples  # no caption says people or park: it would show noise
+    for example in examples:
+        reply = client.query(example, k=3)
+        assert reply["corrections"] == [] and reply["query"] == example
+        added = [w for term in reply["terms"] if term["sign"] == "+" for w in term["used"]]
+        top = set(tokenize(reply["results"][0]["caption"]))
+        assert set(added) <= top, (example, reply["results"][0])
+
+
+def test_the_gallery_words_are_caption_words_seen_in_the_pictures(client):
+    words = client.hello["gallery_examples"]
+    captions = {w for _, caption in SAMPLE_PHOTOS.values() for w in tokenize(caption)}
+    assert len(words) == 8 and set(words) <= captions
+    assert words[:3] == ["wall", "brick", "brown"]  # "wall" is in two captions, then a-z
+    assert "camera" not in words  # in two captions, but the camera is small in both pictures
+
+
+def test_clip_art_is_shown_whole_and_offered_for_what_it_shows(tuxpaint):
+    gallery = tuxpaint.hello["gallery"]
+    assert gallery["title"] == "Tux Paint stamps" and gallery["fit"] == "contain"
+    examples, words = tuxpaint.hello["examples"], tuxpaint.hello["gallery_examples"]
+    assert "people+park" not in examples and "flower" in examples
+    assert "car" in words and "flower" in words
+    # in many captions ("called a penny", "Two flowers"), but naming nothing one can see
+    assert not {"called", "one", "two"} & set(words)
+    for example in examples:
+        top = tuxpaint.query(example, k=1)["results"][0]["caption"]
+        added = example.split("-")[0].split("+")
+        assert all(word in tokenize(top) or f"{word}s" in tokenize(top) for word in added), \
+            (example, top)
+
+
+def test_describe_gives_an_images_caption_and_nearest_words(client, ids):
+    reply = client.send({"type": "describe", "image": ids["cat"], "id": 4})
+    assert reply["type"] == "described" and reply["id"] == 4 and reply["image"] == ids["cat"]
+    assert reply["caption"] == "a brown cat looking at the camera"
+    assert reply["url"] == f"/images/{ids['cat']}"
+    words = [w for w, _ in reply["nearest_words"]]
+    assert len(words) == 8 and "cat" in words[:3]
+    scores = [s for _, s in reply["nearest_words"]]
+    assert scores == sorted(scores, reverse=True)
+    picture = [w for w, _ in reply["picture_words"]]  # the picture alone, without its caption
+    assert len(picture) == 8 and picture != words
+    assert len(client.send({"type": "describe", "image": ids["cat"], "k": 3})[
+        "nearest_words"]) == 3
+    assert client.send({"type": "describe", "image": 99999})["code"] == "bad_query"
+    assert client.send({"type": "describe"})["code"] == "bad_request"
+    assert client.send({"type": "describe", "image": "1"})["code"] == "bad_request"
 
 
 @pytest.mark.parametrize("query", ISSUE_SEED)
@@ -145,8 +198,13 @@ def test_a_misspelling_is_corrected_and_said(client):
                                     {"from": "rockett", "to": "rocket"}]
     assert reply["terms"][0]["used"] == ["coffee"]
     assert reply["query"] == "coffee+rocket" and reply["q"] == "coffe+rockett"
-    unknown = client.query("qzxv")
+    unknown = client.query("dog+qzxv", id=3)
     assert unknown["code"] == "bad_query" and "Did you mean" in unknown["error"]
+    # the word and the suggestions as fields, for the page's links
+    assert unknown["id"] == 3 and unknown["word"] == "qzxv"
+    assert len(unknown["suggestions"]) == 3
+    assert ", ".join(unknown["suggestions"]) in unknown["error"]
+    assert "word" not in client.query("-cat")  # other errors name no word
 
 
 def _bomb() -> bytes:
@@ -268,3 +326,39 @@ def test_the_log_holds_no_traceback_for_client_mistakes(server, client):
     assert_still_works(client)
     assert "Traceback" not in server.log()
     assert "loaded" in server.log() and "serving" in server.log()
+
+
+def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path):
+    indexes = tmp_path / "runs" / "index"
+    for name in ("newer", "older"):
+        shutil.copytree(sample_gallery.index, indexes / name)
+    os.utime(indexes / "older" / "manifest.json", ns=(1, 1))  # built long ago
+    running = start_server(None, tmp_path / "server.log", cwd=tmp_path)  # no --index
+    try:
+        client = Client(running.ws_url)
+        assert client.hello["gallery"]["name"] == "newer"
+        assert_still_works(client)
+        client.close()
+    finally:
+        stop_server(running)
+    assert "runs/index/newer, the index built last" in running.log()
+
+
+def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
+    running = start_server(None, tmp_path / "server.log", cwd=tmp_path)
+    try:
+        client = Client(running.ws_url)
+        assert client.hello["gallery"] is None and "make demo" in client.hello["setup"]
+        reply = client.query("cat", id=5)
+        assert reply["code"] == "no_gallery" and reply["id"] == 5
+        assert "make demo" in reply["error"]
+        assert client.send(b"\x89PNG not really")["code"] == "no_gallery"
+        client.close()
+        status, page = _http_get(running.port, "/")
+        assert status == 200 and b"app.js" in page
+        assert _http_get(running.port, "/images/1")[0] == 404
+        assert json.loads(_http_get(running.port, "/health")[1]) == {"ok": True, "images": 0}
+    finally:
+        stop_server(running)
+    assert "no gallery index in runs/index" in running.log()
+    assert "Traceback" not in running.log()

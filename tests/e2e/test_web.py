@@ -3,8 +3,7 @@
 Every test loads web/index.html from `python -m server` (or from disk) and checks what a user
 would see in the DOM: the grid, the query text, the terms strip, the notices. The browser is
 Debian's chromium driven by Playwright; nothing is downloaded (`make test-packages` installs it).
-
-WORDPIX_SCREENSHOT=docs/screenshot.png writes the page at 1280x800 showing a real query.
+The preview, history, phones and galleries have their own files: test_web_*.py.
 """
 
 from __future__ import annotations
@@ -13,97 +12,25 @@ import base64
 import json
 import os
 import re
-from pathlib import Path
 
-import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from server.serve.gallery import Gallery
 from server.text import STOP_WORDS
-from tests.conftest import REPO, free_port, start_server, stop_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-# Chromium logs each refused WebSocket connection as a console error: expected while the
-# server is down, so they are not the page's errors
-EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="no /usr/bin/chromium: `make test-packages` installs it")
-expect.set_options(timeout=15_000)
+from tests.conftest import DESKTOP, PHONE, REPO, free_port, start_server, stop_server
+from tests.e2e.pages import (
+    images_loaded,
+    open_page,
+    open_preview,
+    search,
+    shows,
+    terms,
+    tile,
+    tile_ids,
+)
+from tests.e2e.pages import scores as tile_scores
 
 # The query language's cases, shared with the server's parser (tests/unit/test_query.py)
 QUERY_CASES = json.loads((REPO / "tests" / "query_cases.json").read_text("utf-8"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser) -> Page:
-    """A fresh page at 1280x800; any script error or alert() on it fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    opened.on("console", lambda message: message.type == "error"
-              and not EXPECTED_CONSOLE.search(message.text) and problems.append(message.text))
-    opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
-                                        dialog.dismiss()))
-    yield opened
-    context.close()
-    assert not problems, problems
-
-
-@pytest.fixture(scope="module")
-def ids(sample_gallery) -> dict[str, int]:
-    return {item.path.removesuffix(".jpg"): item.id
-            for item in Gallery(sample_gallery.index).all_items()}
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def open_page(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    expect(page.locator("#grid")).to_have_attribute("data-q", "")
-    expect(page.locator(".tile")).to_have_count(12)
-
-
-def search(page: Page, text: str) -> None:
-    page.fill("#q", text)
-    page.press("#q", "Enter")
-    shows(page, text)
-
-
-def shows(page: Page, text: str) -> None:
-    """Wait until the grid holds the results of exactly this query text."""
-    expect(page.locator("#q")).to_have_value(text)
-    expect(page.locator("#grid")).to_have_attribute("data-q", text)
-
-
-def tile_ids(page: Page) -> list[int]:
-    return [int(i) for i in page.locator(".tile").evaluate_all("ts => ts.map(t => t.dataset.id)")]
-
-
-def scores(page: Page) -> list[float]:
-    return [float(s) for s in page.locator(".tile .score").all_inner_texts()]
-
-
-def tile(page: Page, image_id: int):
-    return page.locator(f'.tile[data-id="{image_id}"]')
-
-
-def terms(page: Page) -> list[str]:
-    return page.locator("#terms .term .label").all_inner_texts()
 
 
 # ---------------------------------------------------------------------------- tests
@@ -115,16 +42,18 @@ def test_before_any_query_the_page_shows_the_gallery_and_examples(page, server, 
     refs = page.locator(".tile .ref").all_inner_texts()
     assert refs == [f"[IMG_{n}]" for n in range(1, 13)]
     assert tile(page, ids["cat"]).get_attribute("title") == "a brown cat looking at the camera"
-    assert scores(page) == []
-    expect(page.locator("#gallery-name")).to_contain_text("12 images")
+    assert tile_scores(page) == []
+    expect(page.locator("#gallery-name")).to_have_text("Photos · 12 images")  # readable
     expect(page.locator("#connection")).to_contain_text("connected")
-    chips = page.locator(".chip").all_inner_texts()
-    assert "people+park" in chips and "beach+sunrise" in chips      # hello.examples
-    assert "wall" in chips and "camera" in chips                      # hello.gallery_examples
-    assert "happyness" not in chips  # a seed example this model cannot answer is left out
-    # the images really load from the server
-    page.wait_for_function("[...document.querySelectorAll('.tile img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    tries = page.locator(".chip-group", has_text="Try").locator(".chip").all_inner_texts()
+    words = page.locator(".chip-group", has_text="In this gallery").locator(".chip")
+    assert tries[:3] == ["flag", "wall", "wall+brick"]  # examples that work on these photos
+    assert "people+park" not in tries and "beach+sunrise" not in tries  # none here
+    assert words.all_inner_texts()[:3] == ["wall", "brick", "brown"]
+    # photos fill their tiles (cropped); the images really load from the server
+    assert tile(page, ids["cat"]).locator("img").evaluate(
+        "i => getComputedStyle(i).objectFit") == "cover"
+    images_loaded(page, ".tile img")
 
 
 def test_a_typed_query_puts_the_cat_first(page, server, ids):
@@ -132,7 +61,7 @@ def test_a_typed_query_puts_the_cat_first(page, server, ids):
     search(page, "cat")
     assert tile_ids(page)[0] == ids["cat"]
     assert "brown cat" in page.locator(".tile .caption").first.inner_text()
-    found = scores(page)
+    found = tile_scores(page)
     assert len(found) == 12 and found == sorted(found, reverse=True)
     expect(page.locator("#summary")).to_contain_text("12 images for cat")
     assert "cat" in page.locator("#nearest .word").first.inner_text()
@@ -140,23 +69,27 @@ def test_a_typed_query_puts_the_cat_first(page, server, ids):
     expect(page.locator("#corrections")).to_be_hidden()
 
 
-def test_click_adds_an_image_and_shift_click_subtracts_one(page, server, ids):
+def test_the_preview_adds_an_image_and_shift_click_subtracts_one(page, server, ids):
     open_page(page, server.url)
     search(page, "grass")
-    tile(page, ids["cat"]).click()
+    tile(page, ids["cat"]).click()  # a click opens the preview: nothing changes yet
+    expect(page.locator("#preview")).to_be_visible()
+    expect(page.locator("#q")).to_have_value("grass")
+    page.locator("#preview-add").click()
     shows(page, f"grass+[IMG_{ids['cat']}]")
     assert ids["cat"] not in tile_ids(page)  # an image in the query is left out of its results
     assert terms(page) == ["grass", f"[IMG_{ids['cat']}]"]
     thumbnail = page.locator("#terms .term.image img")
     assert thumbnail.get_attribute("src").endswith(f"/images/{ids['cat']}")
 
-    tile(page, ids["moon"]).click(modifiers=["Shift"])
+    tile(page, ids["moon"]).click(modifiers=["Shift"])  # the quick path: no preview
     shows(page, f"grass+[IMG_{ids['cat']}]-[IMG_{ids['moon']}]")
+    expect(page.locator("#preview")).to_be_hidden()
     assert ids["moon"] not in tile_ids(page) and len(tile_ids(page)) == 10
     subtracted = page.locator('#terms .term[data-sign="subtracted"] .label')
     expect(subtracted).to_have_text(f"[IMG_{ids['moon']}]")
     # the page says which key subtracts
-    expect(page.locator(".hint")).to_contain_text("Shift+click to subtract")
+    expect(page.locator(".hint.for-mouse")).to_contain_text("Shift+click subtracts it at once")
 
 
 def test_terms_strip_weights_flips_and_removes_terms(page, server, ids):
@@ -199,37 +132,19 @@ def test_the_text_box_is_the_query_and_the_strip_follows_it(page, server):
 
 def test_chips_and_nearest_words_run_queries(page, server):
     open_page(page, server.url)
-    page.locator(".chip", has_text=re.compile(r"^people\+park$")).click()
-    shows(page, "people+park")
+    page.locator(".chip", has_text=re.compile(r"^wall\+brick$")).click()
+    shows(page, "wall+brick")
     words = page.locator("#nearest .word")
     new = [w for w in words.evaluate_all("ws => ws.map(w => w.dataset.word)")
-           if w not in ("people", "park")]
+           if w not in ("wall", "brick")]
     assert len(new) >= 2
     page.locator(f'#nearest .word[data-word="{new[0]}"]').click()
-    shows(page, f"people+park+{new[0]}")
+    shows(page, f"wall+brick+{new[0]}")
+    expect(page.locator("#toast")).to_contain_text(f"Added {new[0]}")  # said where one looks
     later = [w for w in words.evaluate_all("ws => ws.map(w => w.dataset.word)")
-             if w not in ("people", "park", new[0])]
+             if w not in ("wall", "brick", new[0])]
     page.locator(f'#nearest .word[data-word="{later[0]}"]').click(modifiers=["Shift"])
-    shows(page, f"people+park+{new[0]}-{later[0]}")
-
-
-def test_keyboard_only(page, server, ids):
-    open_page(page, server.url)
-    expect(page.locator("#q")).to_be_focused()  # the query box has the focus from the start
-    page.locator(".tile").first.focus()
-    page.keyboard.press("/")                     # and "/" brings it back
-    expect(page.locator("#q")).to_be_focused()
-    page.keyboard.type("coins")
-    page.keyboard.press("Enter")
-    shows(page, "coins")
-    first = tile_ids(page)[0]
-    page.locator(".tile").first.focus()
-    page.keyboard.press("Enter")
-    shows(page, f"coins+[IMG_{first}]")
-    second = tile_ids(page)[0]
-    page.locator(".tile").first.focus()
-    page.keyboard.press("-")
-    shows(page, f"coins+[IMG_{first}]-[IMG_{second}]")
+    shows(page, f"wall+brick+{new[0]}-{later[0]}")
 
 
 def test_uploading_with_the_file_picker(page, server, sample_gallery, ids):
@@ -237,7 +152,7 @@ def test_uploading_with_the_file_picker(page, server, sample_gallery, ids):
     page.set_input_files("#file", sample_gallery.photos["cat"])
     shows(page, "[UPLOAD_1]")
     assert tile_ids(page)[0] == ids["cat"]  # the same photo is its own nearest neighbour
-    found = scores(page)
+    found = tile_scores(page)
     assert found == sorted(found, reverse=True) and found[0] > found[1]
     assert page.locator("#terms .term.upload img").get_attribute("src").startswith("blob:")
     # a second upload adds to the query
@@ -359,8 +274,12 @@ def test_a_lost_connection_shows_and_recovers(page, sample_gallery, tmp_path, id
     status = page.locator("#connection")
     expect(status).to_have_attribute("data-state", "disconnected")
     expect(status).to_contain_text("disconnected")
+    # the results no longer look current
+    expect(page.locator("#grid")).to_have_class(re.compile(r"\bstale\b"))
     # a change while disconnected waits, and runs once the server is back
     tile(page, ids["grass"]).click()
+    expect(page.locator("#preview-words")).to_contain_text("waiting for the server")
+    page.locator("#preview-add").click()
     expect(page.locator("#q")).to_have_value(f"[UPLOAD_1]+[IMG_{ids['grass']}]")
     expect(page.locator("#summary")).to_contain_text("waiting for the server")
 
@@ -409,15 +328,25 @@ def test_the_page_reads_queries_as_the_server_does(page):
     assert sorted(page.evaluate("[...window.wordpixQuery.stopWords]")) == sorted(STOP_WORDS)
 
 
-def test_screenshot(page, server, ids):
-    """A real query mixing words and an image; saved when WORDPIX_SCREENSHOT names a file."""
-    open_page(page, server.url)
-    search(page, "grass")
-    tile(page, ids["camera"]).click()
-    shows(page, f"grass+[IMG_{ids['camera']}]")
-    page.wait_for_function("[...document.querySelectorAll('img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
-    target = os.environ.get("WORDPIX_SCREENSHOT")
-    if target:
-        page.mouse.move(1270, 790)  # no hover highlight on the tile that was clicked
-        page.screenshot(path=str(REPO / target))
+def test_screenshots(new_page, server, ids):
+    """Real queries on a desktop, in the preview and on a phone; saved as docs/screenshot.png,
+    screenshot-preview.png and screenshot-phone.png when WORDPIX_SCREENSHOTS names a folder."""
+    folder = os.environ.get("WORDPIX_SCREENSHOTS")
+    query = f"grass+[IMG_{ids['camera']}]"
+    desktop = new_page(**DESKTOP)
+    open_page(desktop, server.url)
+    search(desktop, query)
+    images_loaded(desktop, "#grid img, #terms img")
+    desktop.mouse.move(1270, 790)  # no hover highlight
+    if folder:
+        desktop.screenshot(path=str(REPO / folder / "screenshot.png"))
+    open_preview(desktop, ids["cat"])
+    images_loaded(desktop, "#preview img")
+    if folder:
+        desktop.screenshot(path=str(REPO / folder / "screenshot-preview.png"))
+    phone = new_page(**PHONE)
+    open_page(phone, server.url)
+    search(phone, query)
+    images_loaded(phone, "#grid li:nth-child(-n+4) img, #terms img")
+    if folder:
+        phone.screenshot(path=str(REPO / folder / "screenshot-phone.png"))
