@@ -12,6 +12,7 @@ from pathlib import Path
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.app import WEB_DIR, load_app, start
 from server.serve.gallery import GalleryError
+from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
 
 DEFAULT_INDEX = Path("runs/index/gallery")
 
@@ -21,6 +22,51 @@ def _non_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
     return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 1")
+    return value
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    """The limits on what clients may take (server/serve/limits.py; docs/server.md)."""
+    group = parser.add_argument_group("limits")
+    default = DEFAULT_LIMITS
+    group.add_argument("--max-connections", type=_positive, default=default.connections,
+                       help="open connections, all clients together (default: %(default)s)")
+    group.add_argument("--max-connections-per-address", type=_positive,
+                       default=default.connections_per_address,
+                       help="open connections from one client address (default: %(default)s)")
+    group.add_argument("--address-share", type=_non_negative, default=default.share,
+                       help="seconds of server work a second one client address may use on "
+                       "average; past it, messages are answered `busy` (0: no limit; "
+                       "default: %(default)s)")
+    group.add_argument("--address-burst", type=_non_negative, default=default.burst,
+                       help="seconds of work one address may use at once (default: "
+                       "%(default)s)")
+    group.add_argument("--message-memory", type=_positive, default=default.memory // MiB,
+                       help="MiB of received messages held at once, all connections together "
+                       "(default: %(default)s)")
+    group.add_argument("--memory-wait", type=_non_negative, default=default.memory_wait,
+                       help="seconds a connection may wait for message memory before it is "
+                       "closed (default: %(default)s)")
+    group.add_argument("--upload-slots", type=_positive, default=default.upload_slots,
+                       help="uploads decoded at once, all connections together (default: "
+                       "%(default)s)")
+    group.add_argument("--upload-memory", type=_positive, default=default.upload_memory // MiB,
+                       help="MiB that decoding one upload may take; larger images are refused "
+                       "(default: %(default)s)")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(connections=args.max_connections,
+                  connections_per_address=args.max_connections_per_address,
+                  share=args.address_share, burst=args.address_burst,
+                  memory=args.message_memory * MiB, memory_wait=args.memory_wait,
+                  upload_slots=args.upload_slots, upload_memory=args.upload_memory * MiB)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,11 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="accept the page opened from disk (Origin: null, which sandboxed "
                         "frames on any web site send too)")
     parser.add_argument("--verbose", action="store_true")
+    _add_limits(parser)
     return parser.parse_args(argv)
 
 
 async def main(args: argparse.Namespace) -> None:
-    app = load_app(args.model, args.index, args.web, args.backend, args.caption_weight)
+    app = load_app(args.model, args.index, args.web, args.backend, args.caption_weight,
+                   limits_from(args))
     try:
         server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk)
     except OSError as error:  # most often: the port is taken

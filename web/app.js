@@ -55,7 +55,7 @@
     hello: null,
     seq: 0,                  // request ids, incrementing
     latest: 0,               // the id of the one request whose reply is wanted; others are stale
-    view: { mode: "browse", text: "", k: PAGE, offset: 0 },
+    view: { mode: "browse", text: "", k: PAGE, after: 0 },
     shown: 0,                // tiles in the grid
     uploads: new Map(),      // upload number on this connection -> { blob, url }
     pending: [],             // uploads sent, in order, awaiting "uploaded" (or an error)
@@ -341,10 +341,11 @@
     request({ type: "query", q: text, k });
   }
 
-  function browse(offset) {
-    state.view = { mode: "browse", text: "", k: PAGE, offset };
-    if (offset === 0) remember("");
-    request({ type: "browse", offset, k: PAGE });
+  // The gallery in id order, a page at a time: `after` is the last id shown (0: from the start).
+  function browse(after) {
+    state.view = { mode: "browse", text: "", k: PAGE, after };
+    if (after === 0) remember("");
+    request({ type: "browse", after, k: PAGE });
   }
 
   function request(message) {
@@ -446,12 +447,12 @@
     if (isStale(reply)) return;
     settle();
     renderCorrections([]);
-    renderGrid(reply.results, reply.offset > 0);
+    renderGrid(reply.results, reply.after > 0);
     ui.grid.dataset.q = "";
     renderNearest([]);
     show(ui.summary, `the gallery: ${state.shown} of ${reply.total.toLocaleString()} images`);
-    state.view.offset = reply.offset + reply.results.length;
-    ui.more.hidden = state.view.offset >= reply.total;
+    state.view.after = reply.next;
+    ui.more.hidden = reply.next === null;
   }
 
   function onError(reply) {
@@ -729,7 +730,7 @@
     const view = state.view;
     if (view.mode === "browse") {
       state.latest = ++state.seq;
-      send({ type: "browse", offset: view.offset, k: PAGE, id: state.latest });
+      send({ type: "browse", after: view.after, k: PAGE, id: state.latest });
     } else {
       runQuery(view.text, Math.min(limit("results", MAX_RESULTS), view.k + PAGE));
     }

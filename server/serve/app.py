@@ -1,39 +1,48 @@
 """The query server: one asyncio process, WebSocket queries and plain HTTP on the same port.
 
-HTTP GET serves the page (`/`, and the other files of web/ by name) and gallery images
-(`/images/<id>`); nothing else on disk can be reached, because paths are looked up, never
-joined. WebSocket messages are the JSON protocol of docs/protocol.md; binary messages are image
-uploads. A client's mistake gets an error message on its own connection and nothing else
-changes: no traceback, no closed connection, no state touched.
+HTTP GET and HEAD serve the page (`/`, and the other files of web/ by name) and gallery images
+(`/images/<id>`, only the very file that was indexed); nothing else on disk can be reached,
+because paths are looked up, never joined. The connection handling (HTTP, the hand-over to
+websockets, connection caps, the memory budget for messages) is in `front.py`; this module is
+what the server says. WebSocket messages are the JSON protocol of docs/protocol.md; binary
+messages are image uploads. A client's mistake gets an error message on its own connection and
+nothing else changes: no traceback, no closed connection, no state touched. Every reply is
+strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import itertools
 import json
 import logging
+import math
 import mimetypes
+import os
 import re
+import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.frames import CloseCode
 from websockets.typing import Origin
 
 from server.artifacts import load_word_space
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
-from server.serve.gallery import Gallery
+from server.serve.front import Front, GuardedConnection, HttpAnswer, ServedFile, open_regular
+from server.serve.gallery import Gallery, Item
+from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
@@ -42,15 +51,18 @@ from server.serve.spelling import SpellingIndex
 log = logging.getLogger("wordpix.server")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-MAX_MESSAGE = 16 * 2**20       # the protocol closes a connection (1009) beyond this
-MAX_TEXT_MESSAGE = 64 * 2**10  # a JSON request is small; larger ones get an error
+MAX_TEXT_MESSAGE = 64 * 2**10  # bytes of UTF-8: a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
-MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo; decoding one costs ~100 MB for a moment
-UPLOAD_SLOTS = 2               # uploads decoded at once, whatever the number of connections
+MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo (a JPEG decodes at 1/8 scale: ~1 MB)
+UPLOAD_NICENESS = 10           # upload threads yield the CPU to the event loop (queries)
 MAX_BATCH = 64
+BATCH_SHARE = 4                # queries of one address in one batch: the others wait for less
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
+MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
+MESSAGE_COST = 2e-4            # seconds charged for any message (JSON, transport) on top of work
+BUSY_PAUSE = 1.0               # at most this long, a connection told `busy` is not read
 # Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
 LOCAL_ORIGINS: list[Origin | re.Pattern[str] | None] = [
     None, Origin("null"), re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
@@ -59,114 +71,179 @@ LOCAL_HOSTS = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 @dataclass
 class Session:
-    """What one connection remembers: its uploaded images, by number."""
+    """What one connection remembers: its uploaded images, by number, and who it is."""
 
+    ticket: Ticket
+    closed: asyncio.Future  # done when the connection is
     uploads: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    cost: float = 0.0  # seconds of work done for the message being answered
+
+
+class Gone(Exception):
+    """The client left while its message was being answered: there is nobody to answer."""
+
+
+class Batched(NamedTuple):
+    request: QueryRequest
+    address: str
+    future: asyncio.Future  # of (Answer, seconds of work this query's share of the batch took)
 
 
 class Batcher:
     """Queries that arrive in the same turn of the event loop are answered together.
 
     With one client a query is answered at once (a batch of one); with many, the batch grows by
-    itself, and one matrix product for the batch costs far less than one per query.
+    itself, and one matrix product for the batch costs far less than one per query. A batch
+    takes at most BATCH_SHARE queries of one client address: a client with many connections
+    cannot fill every batch, and another's query waits for a small batch, not a full one.
     """
 
     def __init__(self, retriever: Retriever):
         self.retriever = retriever
-        self.pending: list[tuple[QueryRequest, asyncio.Future]] = []
+        self.pending: list[Batched] = []
 
-    def answer(self, request: QueryRequest) -> asyncio.Future:
+    def answer(self, request: QueryRequest, address: str) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         if not self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.pending.append((request, future))
+        self.pending.append(Batched(request, address, future))
         return future
 
     def _flush(self) -> None:
         # at most MAX_BATCH at a time: the score matrix grows with the batch, and other
         # connections get the event loop back in between
-        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        batch, self.pending = self._take()
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
+        started = time.perf_counter()
         results: Sequence[Answer | Exception]
         try:
-            results = self.retriever.answer_many([request for request, _ in batch])
+            results = self.retriever.answer_many([entry.request for entry in batch])
         except Exception as error:  # a bug must fail these queries, not hang them
             results = [error] * len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.cancelled():
+        share = (time.perf_counter() - started) / len(batch)
+        for entry, result in zip(batch, results, strict=True):
+            if entry.future.cancelled():
                 continue
             if isinstance(result, Exception):
-                future.set_exception(result)
+                entry.future.set_exception(result)
             else:
-                future.set_result(result)
+                entry.future.set_result((result, share))
+
+    def _take(self) -> tuple[list[Batched], list[Batched]]:
+        """(this batch, what waits for the next), each in order of arrival."""
+        batch: list[Batched] = []
+        later: list[Batched] = []
+        taken: Counter[str] = Counter()
+        for entry in self.pending:
+            if len(batch) < MAX_BATCH and taken[entry.address] < BATCH_SHARE:
+                batch.append(entry)
+                taken[entry.address] += 1
+            else:
+                later.append(entry)
+        return batch, later
 
 
 class ClientError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retry: float = 0.0):
         super().__init__(message)
         self.code = code
+        self.retry = retry  # for `busy`: seconds until the client may send again
 
 
 class App:
     """Everything a request needs, loaded once at startup."""
 
     def __init__(self, retriever: Retriever, encoder: ImageEncoder, web_dir: Path = WEB_DIR,
-                 name: str = "gallery"):
+                 name: str = "gallery", limits: Limits = DEFAULT_LIMITS):
         self.retriever, self.encoder, self.name = retriever, encoder, name
         self.gallery = retriever.gallery
+        self.root = self.gallery.root.resolve()
         self.batcher = Batcher(retriever)
-        self.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
-        self.hosts = LOCAL_HOSTS
+        self.limits = limits
+        self.clients = Clients(limits)
+        # decoding and the CNN take tens of milliseconds: off the event loop, in threads of
+        # their own at a lower priority, and only `upload_slots` at a time in all
+        self.upload_pool = ThreadPoolExecutor(limits.upload_slots, "upload",
+                                              initializer=_lower_priority)
         self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
             if Path(web_dir).is_dir() else {}
         if "/index.html" in self.web_files:
             self.web_files["/"] = self.web_files["/index.html"]
-        self.hello = {
+        self.hello = json.dumps({
             "type": "hello", "gallery": {"name": name, "count": len(self.gallery)},
             "examples": retriever.answerable(), "gallery_examples": retriever.gallery_examples(),
             "limits": {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS,
-                       "results": MAX_RESULTS, "upload_bytes": MAX_UPLOAD},
-        }
+                       "results": MAX_RESULTS, "upload_bytes": MAX_UPLOAD,
+                       "message_bytes": MAX_TEXT_MESSAGE},
+        })
 
     # ------------------------------------------------------------------ WebSocket
 
-    async def handle(self, connection: ServerConnection) -> None:
-        session = Session()
+    async def handle(self, connection: GuardedConnection) -> None:
+        """One connection: its messages are answered one at a time, in order."""
+        if connection.ticket.refusal:
+            await connection.close(CloseCode.TRY_AGAIN_LATER, connection.ticket.refusal)
+            return
+        closed = asyncio.ensure_future(connection.wait_closed())
+        session = Session(connection.ticket, closed)
         try:
-            await connection.send(json.dumps(self.hello))
+            await connection.send(self.hello)
             async for message in connection:
-                await connection.send(json.dumps(await self.reply(message, session)))
-        except ConnectionClosed:
+                reply = await self.reply(message, session)
+                connection.done_with(message)
+                await connection.send(_encode(reply))
+                if reply.get("code") == "busy":  # a flood is read no faster than it is served
+                    await asyncio.sleep(min(reply["retry_ms"] / 1e3, BUSY_PAUSE))
+        except (ConnectionClosed, Gone):
             pass
+        finally:
+            closed.cancel()
 
     async def reply(self, message: str | bytes, session: Session) -> dict:
         started = time.perf_counter()
-        request_id = None
+        session.cost = MESSAGE_COST
+        request_id: str | int | None = None
         try:
             if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
+                self._admit(session)
                 return await self.upload(message, session, started)
             request = _decode(message)
-            request_id = request.get("id")
+            request_id = _request_id(request)
+            self._admit(session)
             kind = request.get("type")
             if kind == "query":
                 return await self.query(request, session, started)
             if kind == "browse":
-                return self.browse(request, started)
+                return self.browse(request, session, started)
             if kind == "ping":
                 return {"type": "pong", "id": request_id}
-            raise ClientError("bad_type", f"unknown message type {kind!r}: send "
+            raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
                                           '{"type": "query", "q": "beach+sunrise"}')
         except ClientError as error:
             log.debug("client error %s: %s", error.code, error)
-            return {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
+            reply = {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
+            if error.code == "busy":
+                reply["retry_ms"] = math.ceil(error.retry * 1e3)
+            return reply
         except QueryError as error:
             return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
+        except Gone:
+            raise
         except Exception:
             log.exception("failed to answer a message")
             return {"type": "error", "id": request_id, "code": "internal",
                     "error": "the server failed to answer this message (it is logged)"}
+        finally:
+            self.clients.charge(session.ticket, session.cost)
+
+    def _admit(self, session: Session) -> None:
+        """Refuse the message if its client address has used up its share of the server."""
+        wait = self.clients.wait(session.ticket)
+        if wait > 0:
+            raise ClientError("busy", f"too much work from {session.ticket.address}: retry in "
+                                      f"{math.ceil(wait * 1e3)} ms", retry=wait)
 
     async def query(self, request: dict, session: Session, started: float) -> dict:
         text = request.get("q")
@@ -176,8 +253,10 @@ class App:
         exclude = request.get("exclude_query_images", True)
         if not isinstance(exclude, bool):
             raise ClientError("bad_request", '"exclude_query_images" must be true or false')
-        answer = await self.batcher.answer(
-            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude))
+        answer, work = await self.batcher.answer(
+            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude),
+            session.ticket.address)
+        session.cost += work
         results = [{"id": hit.id, "score": hit.score, "caption": hit.caption,
                     "url": f"/images/{hit.id}"} for hit in answer.hits]
         return {"type": "results", "id": request.get("id"), "q": text, "query": answer.query,
@@ -186,13 +265,20 @@ class App:
                 "results": results, "nearest_words": answer.nearest_words,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
-    def browse(self, request: dict, started: float) -> dict:
-        """A page of the gallery in id order, for the grid before any query."""
+    def browse(self, request: dict, session: Session, started: float) -> dict:
+        """A page of the gallery in id order, for the grid before any query: the images after
+        the id `after` (a key, so any page costs the same)."""
+        if "offset" in request:
+            raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
+                                             'you have (0 for the first page), not "offset"')
         k = _whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
-        offset = _whole_number(request, "offset", 0, 0, 2**31)
+        after = _whole_number(request, "after", 0, 0, MAX_ID)
+        items = self.gallery.page(after, k + 1)  # one more: is there a next page?
+        session.cost += time.perf_counter() - started
         results = [{"id": item.id, "score": None, "caption": item.caption,
-                    "url": f"/images/{item.id}"} for item in self.gallery.page(offset, k)]
-        return {"type": "gallery", "id": request.get("id"), "offset": offset,
+                    "url": f"/images/{item.id}"} for item in items[:k]]
+        return {"type": "gallery", "id": request.get("id"), "after": after,
+                "next": items[k - 1].id if len(items) > k else None,
                 "total": len(self.gallery), "results": results,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
@@ -200,13 +286,18 @@ class App:
         if len(data) > MAX_UPLOAD:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
-        try:
-            # decoding and the CNN take tens of milliseconds: off the event loop, and only
-            # UPLOAD_SLOTS at a time so that many uploads cannot exhaust memory
-            async with self.upload_slots:
-                vector = await asyncio.to_thread(self._embed_upload, data)
-        except BadImage as error:
-            raise ClientError("bad_upload", f"the upload is not a usable image: {error}") from None
+        stop = threading.Event()
+        work = asyncio.get_running_loop().run_in_executor(self.upload_pool, self._embed_upload,
+                                                          data, stop)
+        await asyncio.wait([work, session.closed], return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():  # the client left: a queued upload never starts, a running one stops
+            stop.set()
+            work.cancel()
+            raise Gone
+        vector, seconds, error = work.result()
+        session.cost += seconds
+        if error is not None or vector is None:
+            raise ClientError("bad_upload", f"the upload is not a usable image: {error}")
         number = next(session.numbers)
         session.uploads[number] = vector
         while len(session.uploads) > MAX_UPLOADS:
@@ -214,31 +305,68 @@ class App:
         return {"type": "uploaded", "upload": number, "term": f"[UPLOAD_{number}]",
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
-    def _embed_upload(self, data: bytes) -> np.ndarray:
-        pixels = load_input(data, self.encoder.image_size, max_pixels=MAX_UPLOAD_PIXELS)
-        return self.encoder.embed_inputs(pixels[None])[0]
+    def _embed_upload(self, data: bytes, stop: threading.Event
+                      ) -> tuple[np.ndarray | None, float, BadImage | None]:
+        """(vector, CPU seconds spent, why not) in an upload thread; stops early if told to."""
+        started = time.thread_time()
+        try:
+            pixels = load_input(data, self.encoder.image_size, max_pixels=MAX_UPLOAD_PIXELS,
+                                max_memory=self.limits.upload_memory)
+        except BadImage as error:
+            return None, time.thread_time() - started, error
+        if stop.is_set():
+            return None, time.thread_time() - started, None
+        vector = self.encoder.embed_inputs(pixels[None])[0]
+        return vector, time.thread_time() - started, None
 
     # ------------------------------------------------------------------ HTTP
 
-    async def http(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return None  # the WebSocket handshake goes on (and checks the Origin)
-        if not self.hosts.fullmatch(request.headers.get("Host", "")):
-            # a page whose name was made to resolve to 127.0.0.1 (DNS rebinding) gets nothing
-            return _response(http.HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n",
-                             "text/plain")
-        path = request.path.split("?", 1)[0]
+    async def route(self, path: str) -> HttpAnswer:
+        """What a GET of `path` answers (the front door has checked the method and Host)."""
         if path in self.web_files:
-            return await _file_response(self.web_files[path], cache="no-cache")
-        match = re.fullmatch(r"/images/(\d{1,9})", path)
+            served = await asyncio.to_thread(open_regular, self.web_files[path])
+            if served is not None:
+                return HttpAnswer(http.HTTPStatus.OK, cache="no-cache", file=served,
+                                  content_type=_content_type(self.web_files[path].name))
+        match = re.fullmatch(r"/images/([0-9]{1,9})", path)
         if match:
             item = self.gallery.by_id(int(match.group(1)))
-            if item is not None:
-                return await _file_response(self.gallery.root / item.path, cache="max-age=3600")
+            served = None if item is None else await asyncio.to_thread(self._open_indexed, item)
+            if item is not None and served is not None:
+                return HttpAnswer(http.HTTPStatus.OK, content_type=_content_type(item.path),
+                                  cache="max-age=3600", file=served)
         if path == "/health":
-            return _response(http.HTTPStatus.OK, json.dumps(
+            return HttpAnswer(http.HTTPStatus.OK, json.dumps(
                 {"ok": True, "images": len(self.gallery)}).encode(), "application/json")
-        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "not found")
+
+    def _open_indexed(self, item: Item) -> ServedFile | None:
+        """The file indexed as `item`, opened, if it is still that file: a regular file inside
+        the gallery's root once every link is followed, of the size and mtime indexed. What
+        is checked is the opened file itself, so a link re-pointed meanwhile changes nothing."""
+        served = open_regular(self.root / item.path)
+        if served is None:
+            return None
+        try:
+            real = Path(os.readlink(f"/proc/self/fd/{served.fd}"))
+        except OSError:  # no /proc: resolve the name instead
+            real = (self.root / item.path).resolve()
+        if (real.is_relative_to(self.root) and served.size == item.size and
+                served.mtime_ns == item.mtime_ns):
+            return served
+        served.close()
+        return None
+
+
+def _lower_priority() -> None:
+    """Run this thread (an upload thread) at a lower priority: on Linux, `setpriority` with a
+    thread's id sets that thread's niceness alone."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICENESS)
+
+
+def _content_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _whole_number(request: dict, name: str, default: int, low: int, high: int) -> int:
@@ -248,43 +376,72 @@ def _whole_number(request: dict, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _request_id(request: dict) -> str | int | None:
+    """The request's id, echoed in its reply: a string, a whole number a browser reads
+    exactly (within +-2^53), or null."""
+    value = request.get("id")
+    if value is None or isinstance(value, str) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID):
+        return value
+    raise ClientError("bad_request", '"id" must be a string, a whole number within +-2^53, '
+                                     "or null")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A client's value quoted in an error message, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309 reads as infinity: not a number JSON can hold
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _decode(message: str | bytes) -> dict:
+    """A text message (or a binary one starting with `{`) as a JSON object, strictly: NaN,
+    Infinity, numbers out of range and integers of more digits than Python reads are all
+    `bad_json`, like any other text that is not JSON."""
     if isinstance(message, bytes):
+        size = len(message)
         try:
             message = message.decode("utf-8")
         except UnicodeDecodeError:
             raise ClientError("bad_json", "the message is neither an image nor UTF-8 JSON"
                               ) from None
-    if len(message) > MAX_TEXT_MESSAGE:
-        raise ClientError("too_large", f"the message is too long ({len(message):,} characters,"
-                                       f" at most {MAX_TEXT_MESSAGE:,})")
+    else:
+        size = len(message) if message.isascii() else len(message.encode())
+    if size > MAX_TEXT_MESSAGE:
+        raise ClientError("too_large", f"the message is too long ({size:,} bytes of UTF-8, at "
+                                       f"most {MAX_TEXT_MESSAGE:,})")
     try:
-        request = json.loads(message)
-    except (json.JSONDecodeError, RecursionError):
+        request = json.loads(message, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         raise ClientError("bad_json", "the message is not valid JSON") from None
     if not isinstance(request, dict):
         raise ClientError("bad_json", "the message must be a JSON object")
     return request
 
 
-def _response(status: http.HTTPStatus, body: bytes, content_type: str,
-              cache: str = "no-store") -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                       ("Cache-Control", cache), ("X-Content-Type-Options", "nosniff")])
-    return Response(status.value, status.phrase, headers, body)
-
-
-async def _file_response(path: Path, cache: str) -> Response:
+def _encode(reply: dict) -> str:
+    """A reply as strict JSON; one that cannot be (a bug) becomes an `internal` error."""
     try:
-        body = await asyncio.to_thread(path.read_bytes)
-    except OSError:
-        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return _response(http.HTTPStatus.OK, body, content_type, cache)
+        return json.dumps(reply, allow_nan=False)
+    except (ValueError, TypeError):
+        log.exception("a reply is not JSON")
+        return json.dumps({"type": "error", "id": reply.get("id"), "code": "internal",
+                           "error": "the server failed to answer this message (it is logged)"})
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
-             backend: Backend = "auto", caption_weight: float = 1.0) -> App:
+             backend: Backend = "auto", caption_weight: float = 1.0,
+             limits: Limits = DEFAULT_LIMITS) -> App:
     """Load the words, the CNN and the gallery, logging how long each took."""
     timings = {}
     start = time.perf_counter()
@@ -292,7 +449,9 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     spelling = SpellingIndex(words.words)
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
-    encoder = ImageEncoder(model_dir)
+    # one thread: the CNN runs in the (lower-priority) upload thread that calls it, and no
+    # thread of ONNX Runtime's own competes with the event loop
+    encoder = ImageEncoder(model_dir, threads=1)
     timings["cnn"] = time.perf_counter() - start
     start = time.perf_counter()
     gallery = Gallery(index_dir, model_fingerprint=encoder.fingerprint)
@@ -300,7 +459,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
     timings["gallery"] = time.perf_counter() - start
     app = App(Retriever(words, gallery, search, spelling, vectors), encoder, web_dir,
-              name=Path(index_dir).name)
+              name=Path(index_dir).name, limits=limits)
     log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
              len(words), timings["words"], timings["cnn"], len(gallery),
              timings["gallery"])
@@ -308,16 +467,16 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
-                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Server:
-    """Listen; HTTP answers only Host names of this machine, the host listened on and the
-    allowed origins, and the WebSocket only those origins (and the page from disk, whose
-    Origin is "null": so is a sandboxed frame's on any site, hence `page_from_disk`)."""
+                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Front:
+    """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the host
+    listened on and the allowed origins, and the WebSocket only those origins (and the page
+    from disk, whose Origin is "null": so is a sandboxed frame's on any site, hence
+    `page_from_disk`)."""
     names = [r"localhost|127\.0\.0\.1|\[::1\]", re.escape(host),
              *(re.escape(urlsplit(origin).hostname or "") for origin in allow_origins)]
-    app.hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
+    hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
     origins = [*(o for o in LOCAL_ORIGINS if page_from_disk or o != "null"),
                re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
                *(Origin(origin) for origin in allow_origins)]
-    return await serve(app.handle, host, port, process_request=app.http, origins=origins,
-                       max_size=MAX_MESSAGE, max_queue=4, compression=None,
-                       server_header="wordpix")
+    return await Front(app.handle, app.route, app.clients, host=host, port=port, hosts=hosts,
+                       origins=origins)
