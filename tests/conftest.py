@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +64,13 @@ class RunningServer:
 
 
 def start_server(index: Path, log_path: Path, port: int | None = None,
-                 timeout: float = 120) -> RunningServer:
-    """`python -m server` as a user runs it, in its own process; returns once it listens."""
+                 timeout: float = 120, flags: Sequence[str] = ()) -> RunningServer:
+    """`python -m server` as a user runs it (with `flags`), in its own process; returns once it
+    listens."""
     port = port or free_port()
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), "--index", str(index)],
+        [sys.executable, "-m", "server", "--port", str(port), "--index", str(index), *flags],
         cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + timeout

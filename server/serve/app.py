@@ -226,6 +226,9 @@ class App:
             reply = {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
             if error.code == "busy":
                 reply["retry_ms"] = math.ceil(error.retry * 1e3)
+                # not charged, or retry_ms would be too soon; the connection is not read for
+                # that long instead (`handle`), which bounds what busy replies cost
+                session.cost = 0.0
             return reply
         except QueryError as error:
             return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}

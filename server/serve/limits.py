@@ -118,19 +118,27 @@ class Clients:
 
 
 class MemoryBudget:
-    """Bytes of received messages held at once, by owner (a connection), first come first
-    served: a waiting owner is never overtaken by a later, smaller one."""
+    """Bytes of received messages held at once, by owner (a connection).
+
+    Large frames are served first come first served (a waiting one is never overtaken by a
+    later large one) and may fill the budget but for a reserve kept for small ones: while
+    uploads wait, queries (at most SMALL bytes) still pass.
+    """
+
+    SMALL = 64 * 2**10
 
     def __init__(self, limit: int):
         self.limit = limit
+        self.reserve_for_small = min(limit // 8, 4 * MiB)
         self.used = 0
         self.peak = 0
         self.held: dict[object, int] = {}
         self.waiting: deque[tuple[object, int, Callable[[], object]]] = deque()
 
     def reserve(self, owner: object, size: int) -> bool:
-        """Take `size` bytes for `owner` if they fit now and nobody waits before it."""
-        if self.waiting or not self._fits(size):
+        """Take `size` bytes for `owner` if they fit now and, for a large frame, if no other
+        large one waits before it."""
+        if (self.waiting and size > self.SMALL) or not self._fits(size):
             return False
         self._take(owner, size)
         return True
@@ -155,7 +163,8 @@ class MemoryBudget:
 
     def _fits(self, size: int) -> bool:
         # a frame larger than the whole budget still passes when nothing else is held
-        return self.used + size <= self.limit or self.used == 0
+        room = self.limit if size <= self.SMALL else self.limit - self.reserve_for_small
+        return self.used + size <= room or self.used == 0
 
     def _take(self, owner: object, size: int) -> None:
         self.held[owner] = self.held.get(owner, 0) + size

@@ -179,6 +179,7 @@ BAD_INPUTS = [
     ("too many terms", {"type": "query", "q": "+".join(["cat"] * 40)}, "bad_query"),
     ("too many characters", {"type": "query", "q": "cat " * 200}, "bad_query"),
     ("terms that cancel", {"type": "query", "q": "cat-cat"}, "bad_query"),
+    ("too many misspellings", {"type": "query", "q": "+".join(["coffe"] * 9)}, "bad_query"),
     ("exclude not a bool", {"type": "query", "q": "cat", "exclude_query_images": "no"},
      "bad_request"),
     ("oversized message", json.dumps({"type": "query", "q": "x" * 100_000}), "too_large"),
