@@ -20,16 +20,18 @@ import json
 import logging
 import math
 import mimetypes
+import multiprocessing
 import os
 import re
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -38,7 +40,6 @@ from websockets.frames import CloseCode
 from websockets.typing import Origin
 
 from server.artifacts import load_word_space
-from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.front import Front, GuardedConnection, HttpAnswer, ServedFile, open_regular
 from server.serve.gallery import Gallery, Item
@@ -47,17 +48,19 @@ from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
 from server.serve.spelling import SpellingIndex
+from server.serve.workers import UPLOAD_NICENESS, decode_upload, start_upload_decoder
 
 log = logging.getLogger("wordpix.server")
+T = TypeVar("T")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 MAX_TEXT_MESSAGE = 64 * 2**10  # bytes of UTF-8: a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
 MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo (a JPEG decodes at 1/8 scale: ~1 MB)
-UPLOAD_NICENESS = 10           # upload threads yield the CPU to the event loop (queries)
 MAX_BATCH = 64
 BATCH_SHARE = 4                # queries of one address in one batch: the others wait for less
+HEAVY_SHARE = 1                # ... of an address that has used most of its share
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
 MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
@@ -86,7 +89,7 @@ class Gone(Exception):
 
 class Batched(NamedTuple):
     request: QueryRequest
-    address: str
+    ticket: Ticket  # the connection's: its address, and how much of its share is left
     future: asyncio.Future  # of (Answer, seconds of work this query's share of the batch took)
 
 
@@ -94,20 +97,23 @@ class Batcher:
     """Queries that arrive in the same turn of the event loop are answered together.
 
     With one client a query is answered at once (a batch of one); with many, the batch grows by
-    itself, and one matrix product for the batch costs far less than one per query. A batch
-    takes at most BATCH_SHARE queries of one client address: a client with many connections
-    cannot fill every batch, and another's query waits for a small batch, not a full one.
+    itself, and one matrix product for the batch costs far less than one per query.
+
+    Fairness: a batch takes the queries of light addresses (`Clients.light`) before any of
+    heavy ones, and at most BATCH_SHARE queries of one address (HEAVY_SHARE of a heavy one). A
+    client with many connections cannot fill every batch, and another's query waits at most for
+    the small batch being answered, never in a batch with the heavy client's.
     """
 
-    def __init__(self, retriever: Retriever):
-        self.retriever = retriever
+    def __init__(self, retriever: Retriever, clients: Clients):
+        self.retriever, self.clients = retriever, clients
         self.pending: list[Batched] = []
 
-    def answer(self, request: QueryRequest, address: str) -> asyncio.Future:
+    def answer(self, request: QueryRequest, ticket: Ticket) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         if not self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.pending.append(Batched(request, address, future))
+        self.pending.append(Batched(request, ticket, future))
         return future
 
     def _flush(self) -> None:
@@ -133,16 +139,16 @@ class Batcher:
 
     def _take(self) -> tuple[list[Batched], list[Batched]]:
         """(this batch, what waits for the next), each in order of arrival."""
+        light = [entry for entry in self.pending if self.clients.light(entry.ticket)]
+        candidates, share = (light, BATCH_SHARE) if light else (self.pending, HEAVY_SHARE)
         batch: list[Batched] = []
-        later: list[Batched] = []
         taken: Counter[str] = Counter()
-        for entry in self.pending:
-            if len(batch) < MAX_BATCH and taken[entry.address] < BATCH_SHARE:
+        for entry in candidates:
+            if len(batch) < MAX_BATCH and taken[entry.ticket.address] < share:
                 batch.append(entry)
-                taken[entry.address] += 1
-            else:
-                later.append(entry)
-        return batch, later
+                taken[entry.ticket.address] += 1
+        chosen = {id(entry) for entry in batch}
+        return batch, [entry for entry in self.pending if id(entry) not in chosen]
 
 
 class ClientError(Exception):
@@ -160,13 +166,15 @@ class App:
         self.retriever, self.encoder, self.name = retriever, encoder, name
         self.gallery = retriever.gallery
         self.root = self.gallery.root.resolve()
-        self.batcher = Batcher(retriever)
         self.limits = limits
         self.clients = Clients(limits)
-        # decoding and the CNN take tens of milliseconds: off the event loop, in threads of
-        # their own at a lower priority, and only `upload_slots` at a time in all
-        self.upload_pool = ThreadPoolExecutor(limits.upload_slots, "upload",
-                                              initializer=_lower_priority)
+        self.batcher = Batcher(retriever, self.clients)
+        # decoding takes tens of milliseconds to seconds: in `upload_slots` worker processes
+        # at a lower priority (server/serve/workers.py), started now, before the event loop
+        # has signal handlers and threads that a fork would copy; the CNN in one thread, also
+        # at a lower priority
+        self.decoders = _start_decoders(limits.upload_slots)
+        self.cnn = ThreadPoolExecutor(1, "cnn", initializer=_lower_thread_priority)
         self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
             if Path(web_dir).is_dir() else {}
         if "/index.html" in self.web_files:
@@ -190,9 +198,11 @@ class App:
         session = Session(connection.ticket, closed)
         try:
             await connection.send(self.hello)
-            async for message in connection:
+            while True:
+                message = await connection.recv()
                 reply = await self.reply(message, session)
                 connection.done_with(message)
+                del message  # not kept while this connection waits for its next one
                 await connection.send(_encode(reply))
                 if reply.get("code") == "busy":  # a flood is read no faster than it is served
                     await asyncio.sleep(min(reply["retry_ms"] / 1e3, BUSY_PAUSE))
@@ -258,7 +268,7 @@ class App:
             raise ClientError("bad_request", '"exclude_query_images" must be true or false')
         answer, work = await self.batcher.answer(
             QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude),
-            session.ticket.address)
+            session.ticket)
         session.cost += work
         results = [{"id": hit.id, "score": hit.score, "caption": hit.caption,
                     "url": f"/images/{hit.id}"} for hit in answer.hits]
@@ -289,18 +299,12 @@ class App:
         if len(data) > MAX_UPLOAD:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
-        stop = threading.Event()
-        work = asyncio.get_running_loop().run_in_executor(self.upload_pool, self._embed_upload,
-                                                          data, stop)
-        await asyncio.wait([work, session.closed], return_when=asyncio.FIRST_COMPLETED)
-        if not work.done():  # the client left: a queued upload never starts, a running one stops
-            stop.set()
-            work.cancel()
-            raise Gone
-        vector, seconds, error = work.result()
-        session.cost += seconds
-        if error is not None or vector is None:
-            raise ClientError("bad_upload", f"the upload is not a usable image: {error}")
+        pixels, decode_seconds, reason = await self._unless_gone(session, self._decode(data))
+        session.cost += decode_seconds
+        if pixels is None:
+            raise ClientError("bad_upload", f"the upload is not a usable image: {reason}")
+        vector, embed_seconds = await self._unless_gone(session, self._embed(pixels))
+        session.cost += embed_seconds
         number = next(session.numbers)
         session.uploads[number] = vector
         while len(session.uploads) > MAX_UPLOADS:
@@ -308,19 +312,36 @@ class App:
         return {"type": "uploaded", "upload": number, "term": f"[UPLOAD_{number}]",
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
-    def _embed_upload(self, data: bytes, stop: threading.Event
-                      ) -> tuple[np.ndarray | None, float, BadImage | None]:
-        """(vector, CPU seconds spent, why not) in an upload thread; stops early if told to."""
-        started = time.thread_time()
+    @staticmethod
+    async def _unless_gone(session: Session, work: Awaitable[T]) -> T:
+        """`work`'s result, unless the client leaves first: then the work is cancelled (an
+        upload still queued is never decoded) and Gone is raised."""
+        task = asyncio.ensure_future(work)
+        await asyncio.wait([task, session.closed], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            raise Gone
+        return task.result()
+
+    async def _decode(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
+        decoders = self.decoders
         try:
-            pixels = load_input(data, self.encoder.image_size, max_pixels=MAX_UPLOAD_PIXELS,
-                                max_memory=self.limits.upload_memory)
-        except BadImage as error:
-            return None, time.thread_time() - started, error
-        if stop.is_set():
-            return None, time.thread_time() - started, None
-        vector = self.encoder.embed_inputs(pixels[None])[0]
-        return vector, time.thread_time() - started, None
+            return await asyncio.get_running_loop().run_in_executor(
+                decoders, decode_upload, data, self.encoder.image_size, MAX_UPLOAD_PIXELS,
+                self.limits.upload_memory)
+        except BrokenProcessPool:  # a worker died (a decoder crashed): start afresh
+            log.warning("an upload decoder died; starting new ones")
+            if self.decoders is decoders:
+                decoders.shutdown(wait=False, cancel_futures=True)
+                self.decoders = _start_decoders(self.limits.upload_slots)
+            return None, 0.0, "it made the image decoder fail"
+
+    async def _embed(self, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+        def embed() -> tuple[np.ndarray, float]:
+            started = time.thread_time()
+            return self.encoder.embed_inputs(pixels[None])[0], time.thread_time() - started
+
+        return await asyncio.get_running_loop().run_in_executor(self.cnn, embed)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -361,9 +382,19 @@ class App:
         return None
 
 
-def _lower_priority() -> None:
-    """Run this thread (an upload thread) at a lower priority: on Linux, `setpriority` with a
-    thread's id sets that thread's niceness alone."""
+def _start_decoders(count: int) -> ProcessPoolExecutor:
+    """Upload decoding processes, forked now (a fork copies only this thread, and at start-up
+    no other thread holds a lock the child could need)."""
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
+                               initializer=start_upload_decoder)
+    for _ in range(count):
+        pool.submit(int)  # forks the workers at once
+    return pool
+
+
+def _lower_thread_priority() -> None:
+    """Run this thread (the CNN's) at a lower priority: on Linux, `setpriority` with a thread's
+    id sets that thread's niceness alone."""
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICENESS)
 

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import stat
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,9 @@ class GuardedConnection(ServerConnection):
     The bytes from the client pass through `data_received`, which reads each frame header: a
     data frame's payload is reserved before it is passed on; when it does not fit, this
     connection stops reading (`pause_reading`) until it does, and is closed with 1013 after
-    `Limits.memory_wait` seconds. The handler releases a message's bytes with `done_with`.
+    `Limits.memory_wait` seconds. The handler gives a message's bytes back with `done_with`,
+    and they are released once websockets no longer holds them either: its parser keeps the
+    last frame it parsed until it has parsed the next one (`_let_go_of_last_frame`).
     """
 
     def __init__(self, protocol: ServerProtocol, server: Front, ticket: Ticket,
@@ -203,6 +206,10 @@ class GuardedConnection(ServerConnection):
         self.held = bytearray()  # bytes not passed on yet: a partial header, or a frame waiting
         self.payload_left = 0  # of the frame being passed on
         self.granted = 0  # bytes reserved for the frame whose header is first in `held`
+        self.frame_ends_message = False  # the frame being passed on is a message's last
+        self.frames = 0  # frames passed on whole
+        self.message_ends: deque[int] = deque()  # `frames` at the end of each unanswered message
+        self.lingering: deque[tuple[int, int]] = deque()  # (bytes, last frame): answered
         self.waiting = False
         self.wait_timer: asyncio.TimerHandle | None = None
 
@@ -214,10 +221,35 @@ class GuardedConnection(ServerConnection):
             self.data_received(rest)
 
     def done_with(self, message: str | bytes) -> None:
-        """A message has been answered: its bytes no longer count."""
+        """A message has been answered: its bytes stop counting once the parser has let go of
+        its last frame too."""
         size = len(message) if isinstance(message, bytes) or message.isascii() \
             else len(message.encode())
-        self.front.budget.release(self, size)
+        last = self.message_ends.popleft() if self.message_ends else self.frames
+        if last < self.frames or self._let_go_of_last_frame():
+            self.front.budget.release(self, size)
+        else:  # the next frame is on its way: it replaces this one in the parser
+            self.lingering.append((size, last))
+
+    def _let_go_of_last_frame(self) -> bool:
+        """Restart websockets' frame parser, if it waits between frames: the generator keeps
+        the last frame it parsed in a local variable, and an idle connection would pin its
+        last message (up to 16 MiB) for as long as it stays open. Between frames the parser's
+        state is all in the protocol's attributes, so a fresh one goes on where it was."""
+        protocol = self.protocol
+        if (self.payload_left or protocol.reader.buffer or protocol.state is not OPEN or
+                protocol.parser_exc is not None):
+            return False
+        protocol.parser = protocol.parse()
+        next(protocol.parser)
+        return True
+
+    def _frame_passed(self) -> None:
+        self.frames += 1
+        if self.frame_ends_message:
+            self.message_ends.append(self.frames)
+        while self.lingering and self.lingering[0][1] < self.frames:
+            self.front.budget.release(self, self.lingering.popleft()[0])
 
     def data_received(self, data: bytes) -> None:
         if not self.framing:
@@ -239,6 +271,8 @@ class GuardedConnection(ServerConnection):
                 step = min(self.payload_left, len(data) - position)
                 position += step
                 self.payload_left -= step
+                if not self.payload_left:
+                    self._frame_passed()
                 continue
             header = frame_header(data, position)
             if header is None:
@@ -252,6 +286,9 @@ class GuardedConnection(ServerConnection):
                     break
             position += size
             self.payload_left = payload
+            self.frame_ends_message = opcode in DATA_OPCODES and bool(data[position - size] & 0x80)
+            if not payload:
+                self._frame_passed()
         if position < len(data):
             self.held = bytearray(data[position:])
         if position:

@@ -18,14 +18,12 @@ and not retried until they change.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -48,6 +46,7 @@ from server.datasets import (
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import MANIFEST, Gallery, GalleryError, Item, Skipped, write_generation
+from server.serve.workers import die_with_parent
 from server.wordspace import WordSpace
 
 log = logging.getLogger("wordpix.index")
@@ -147,7 +146,7 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
         return
     # fork: the workers need nothing but this module, and start at once
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_die_with_parent) as pool:
+                             initializer=die_with_parent) as pool:
         pending: deque[Future[DecodedBatch]] = deque()
         for start in starts:
             stop = min(start + batch_size, len(paths))
@@ -157,13 +156,6 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _die_with_parent() -> None:
-    """A decoding worker ends with the indexer, even when that is killed with SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ class Limits:
 
     connections: int = 2048               # open connections, all clients together
     connections_per_address: int = 64     # open connections from one client address
-    share: float = 0.5                    # seconds of work a second one address may use (0: off)
-    burst: float = 2.0                    # seconds of work an address may use at once
-    memory: int = 256 * MiB               # bytes of received messages held at once, in all
+    share: float = 0.1                    # seconds of work a second one address may use (0: off)
+    burst: float = 1.0                    # seconds of work an address may use at once
+    memory: int = 128 * MiB               # bytes of received messages held at once, in all
     memory_wait: float = 10.0             # seconds a connection may wait for memory, then closed
     upload_slots: int = 2                 # uploads decoded at once, in all
     upload_memory: int = 48 * MiB         # what decoding one upload may take (else refused)
@@ -106,6 +106,11 @@ class Clients:
                             client.tokens + (now - client.updated) * self.limits.share)
         client.updated = now
         return 0.0 if client.tokens >= 0 else -client.tokens / self.limits.share
+
+    def light(self, ticket: Ticket) -> bool:
+        """Whether the address has used less than half its burst lately (or there is no limit):
+        its queries go before those of heavy users."""
+        return self.limits.share <= 0 or ticket.client.tokens >= self.limits.burst / 2
 
     @staticmethod
     def charge(ticket: Ticket, seconds: float) -> None:
