@@ -21,6 +21,7 @@ from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import IndexOptions, build_index, scan_folder
 from server.serve.search import ExactSearch, FaissSearch
+from server.serve.stress.common import Target
 from tests.conftest import REPO
 
 PHOTOS = {"astronaut": samples.astronaut, "coffee": samples.coffee, "cat": samples.chelsea,
@@ -249,7 +250,7 @@ def test_killed_indexer_leaves_the_index_intact_and_resumes(tmp_path, encoder):
     process = subprocess.Popen(_index_command(folder, index), cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_chunks(process, index, 2)
-    workers = _children(process.pid)
+    workers = [child.pid for child in Target(0, process.pid).children()]
     assert workers, "the indexer has no decoding worker"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -311,29 +312,13 @@ def _wait_for_chunks(process: subprocess.Popen, index: Path, count: int,
         time.sleep(0.02)
 
 
-def _children(pid: int) -> list[int]:
-    """The process ids of `pid`'s children (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
 def _assert_gone(pids: list[int], timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     alive = pids
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
-        alive = [pid for pid in alive if _running(pid)]
+        alive = [pid for pid in alive if Target(0, pid).alive()]
     assert not alive, f"processes outlived the indexer: {alive}"
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent (init) has yet to reap it
 
 
 def _clustered(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:

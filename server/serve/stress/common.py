@@ -99,7 +99,7 @@ class Target:
         return self.status("VmHWM")
 
     def children(self) -> list[Target]:
-        """The server's worker processes (its upload decoders)."""
+        """The process's children (a server's upload decoders, an indexer's workers)."""
         found = []
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             with contextlib.suppress(OSError):
