@@ -120,13 +120,15 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def _give_back_freed_memory() -> None:
-    """Blocks over 128 KiB (messages, decoded images) are mapped and unmapped each on its own,
-    so that what a burst of large messages took goes back to the system when they are answered.
-    glibc otherwise raises this threshold after the first large block is freed and serves later
-    ones from heaps that only grow: under the queued-frame attack of `python -m scripts.stress`
-    the server then held twice the bytes of its messages (docs/reliability.md)."""
+    """Blocks over 1 MiB (large messages) are mapped and unmapped each on its own, so that what
+    a burst of large messages took goes back to the system once they are answered. glibc
+    otherwise raises this threshold after the first large block is freed and serves later ones
+    from heaps that only grow: under the queued-frame attack of `python -m scripts.stress` the
+    server then held ~3x the bytes its budget allows (docs/reliability.md). Not lower: every
+    read from a socket allocates 256 KiB first, and mapping that each time cost ~25% of the
+    throughput of small messages."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
 
 
 def run(argv: list[str] | None = None) -> None:

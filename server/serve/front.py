@@ -49,6 +49,9 @@ CHUNK = 256 * 2**10        # a file is sent this much at a time
 OPEN_TIMEOUT = 10.0        # the WebSocket handshake
 BACKLOG = 1024             # connections the kernel queues before they are accepted
 DATA_OPCODES = (0, 1, 2)   # continuation, text, binary: frames whose payload is a message's
+# a message this small is not counted while websockets' parser still holds it (see done_with):
+# at most this much a connection, and restarting the parser would cost more than the bytes
+PINNED_SMALL = 4 * 2**10
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
@@ -226,7 +229,7 @@ class GuardedConnection(ServerConnection):
         size = len(message) if isinstance(message, bytes) or message.isascii() \
             else len(message.encode())
         last = self.message_ends.popleft() if self.message_ends else self.frames
-        if last < self.frames or self._let_go_of_last_frame():
+        if last < self.frames or size <= PINNED_SMALL or self._let_go_of_last_frame():
             self.front.budget.release(self, size)
         else:  # the next frame is on its way: it replaces this one in the parser
             self.lingering.append((size, last))
