@@ -219,9 +219,11 @@ class App:
             if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
                 self._admit(session)
                 return await self.upload(message, session, started)
-            request = _decode(message)
-            request_id = _request_id(request)
-            self._admit(session)
+            try:
+                request = _decode(message)
+                request_id = _request_id(request)
+            finally:  # a flood of garbage is refused like any other: `busy` wins
+                self._admit(session)
             kind = request.get("type")
             if kind == "query":
                 return await self.query(request, session, started)
