@@ -3,10 +3,11 @@
 Each round runs `python -m scripts.index` (as a user does) and kills it at a random moment:
 while it decodes, while it saves a chunk, while it writes a generation. After each kill the
 index must open and hold consistent records and unit vectors, its decoding workers must be gone
-within a second, and the chunks of killed runs must not pile up. When a run finishes before
-its kill, half the photos are changed, so the next round has work. At the end a last run completes,
-and its index must equal a clean build of the same folder; one more run, with nothing to do,
-must not write a new generation.
+within a second, and the chunks of killed runs must not pile up. A run that finishes before its
+kill does not count as a round (it is checked all the same), and half the photos are changed so
+that the next has work; at most three runs a round are started. At the end a last run
+completes, and its index must equal a clean build of the same folder; one more run, with
+nothing to do, must not write a new generation.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from server.serve.stress.load import photo_like
 
 @dataclass
 class KillReport:
-    rounds: int = 0
-    killed: int = 0  # rounds whose kill landed before the run finished
-    intact: int = 0  # rounds after which the index was sound
+    runs: int = 0  # indexers started
+    killed: int = 0  # ... and killed before they finished
+    intact: int = 0  # runs after which the index was sound
     problems: list[str] = field(default_factory=list)
     most_chunks: int = 0  # chunk files seen in the partial folder after a kill
     workers_outlived: int = 0  # decoding workers still running 1 s after their indexer died
@@ -68,12 +69,13 @@ def kill_during_index(folder: Path, work: Path, rounds: int, seed: int = 0) -> K
     report = KillReport()
     index, clean = work / "index", work / "clean"
     duration = build(folder, work / "timing")
-    for number in range(rounds):
-        report.rounds += 1
+    while report.killed < rounds and report.runs < 3 * rounds:
+        number = report.runs
+        report.runs += 1
         process = subprocess.Popen(index_command(folder, index), cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if _wait(process, rng.uniform(0.3, duration * 0.95)):
-            _change_photos(folder, rng, number)  # it finished: give the next round work
+            _change_photos(folder, rng, number)  # it finished: give the next run work
         else:
             report.killed += 1
             workers = [child.pid for child in Target(0, process.pid).children()]
@@ -83,7 +85,7 @@ def kill_during_index(folder: Path, work: Path, rounds: int, seed: int = 0) -> K
         problem = check_index(index)
         report.intact += problem is None
         if problem is not None:
-            report.problems.append(f"round {number + 1}: {problem}")
+            report.problems.append(f"run {number + 1}: {problem}")
         report.most_chunks = max(report.most_chunks, len(list(index.glob("partial/chunk-*"))))
     build(folder, index)
     build(folder, clean)

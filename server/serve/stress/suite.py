@@ -290,13 +290,15 @@ def kill_part(space: Workspace) -> list[Row]:
     photos = work / "photos"
     if not photos.exists():
         killing.make_photos(photos, space.sizes.photos, space.seed)
-    found = killing.kill_during_index(photos, work, space.sizes.kill_rounds, space.seed)
+    rounds = space.sizes.kill_rounds
+    found = killing.kill_during_index(photos, work, rounds, space.seed)
     return [
-        Row("kill", f"kill -9 during indexing ({space.sizes.photos} photos), rounds",
-            f"{found.killed} killed mid-run of {found.rounds}"),
-        Row("kill", "index intact after each", f"{found.intact} of {found.rounds}"
+        Row("kill", f"indexers killed with SIGKILL mid-run ({space.sizes.photos} photos)",
+            f"{found.killed} (of {found.runs} started; the others finished first)",
+            str(rounds), found.killed == rounds),
+        Row("kill", "index intact after each run", f"{found.intact} of {found.runs}"
             + (f": {'; '.join(found.problems)}" if found.problems else ""), "all",
-            found.intact == found.rounds),
+            found.intact == found.runs),
         Row("kill", "decoding workers alive 1 s after their indexer was killed",
             str(found.workers_outlived), "0", found.workers_outlived == 0),
         Row("kill", "chunk files in partial/ after a kill, at most", str(found.most_chunks),
