@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import logging
 import signal
 import sys
@@ -16,9 +18,11 @@ from pathlib import Path
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
 from server.serve.gallery import GalleryError, latest_index
+from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
 from server.serve.look import FITS
 
 INDEXES = Path("runs/index")  # where `make demo` and the docs' examples put them
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def _non_negative(text: str) -> float:
@@ -26,6 +30,51 @@ def _non_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
     return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 1")
+    return value
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    """The limits on what clients may take (server/serve/limits.py; docs/server.md)."""
+    group = parser.add_argument_group("limits")
+    default = DEFAULT_LIMITS
+    group.add_argument("--max-connections", type=_positive, default=default.connections,
+                       help="open connections, all clients together (default: %(default)s)")
+    group.add_argument("--max-connections-per-address", type=_positive,
+                       default=default.connections_per_address,
+                       help="open connections from one client address (default: %(default)s)")
+    group.add_argument("--address-share", type=_non_negative, default=default.share,
+                       help="seconds of server work a second one client address may use on "
+                       "average; past it, messages are answered `busy` (0: no limit; "
+                       "default: %(default)s)")
+    group.add_argument("--address-burst", type=_non_negative, default=default.burst,
+                       help="seconds of work one address may use at once (default: "
+                       "%(default)s)")
+    group.add_argument("--message-memory", type=_positive, default=default.memory // MiB,
+                       help="MiB of received messages held at once, all connections together "
+                       "(default: %(default)s)")
+    group.add_argument("--memory-wait", type=_non_negative, default=default.memory_wait,
+                       help="seconds a connection may wait for message memory before it is "
+                       "closed (default: %(default)s)")
+    group.add_argument("--upload-slots", type=_positive, default=default.upload_slots,
+                       help="uploads decoded at once, all connections together (default: "
+                       "%(default)s)")
+    group.add_argument("--upload-memory", type=_positive, default=default.upload_memory // MiB,
+                       help="MiB that decoding one upload may take; larger images are refused "
+                       "(default: %(default)s)")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(connections=args.max_connections,
+                  connections_per_address=args.max_connections_per_address,
+                  share=args.address_share, burst=args.address_burst,
+                  memory=args.message_memory * MiB, memory_wait=args.memory_wait,
+                  upload_slots=args.upload_slots, upload_memory=args.upload_memory * MiB)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="accept the page opened from disk (Origin: null, which sandboxed "
                         "frames on any web site send too)")
     parser.add_argument("--verbose", action="store_true")
+    _add_limits(parser)
     return parser.parse_args(argv)
 
 
@@ -60,10 +110,11 @@ def load(args: argparse.Namespace) -> App:
     index = args.index or latest_index(INDEXES)
     if index is None:
         log.warning("no gallery index in %s: the page will say how to build one", INDEXES)
-        return NoIndexApp(args.web)
+        return NoIndexApp(args.web, limits_from(args))
     if args.index is None:
         log.info("serving %s, the index built last (--index chooses another)", index)
-    return load_app(args.model, index, args.web, args.backend, args.caption_weight, args.fit)
+    return load_app(args.model, index, args.web, args.backend, args.caption_weight, args.fit,
+                    limits_from(args))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -74,10 +125,9 @@ async def main(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port}: "
                          f"{error.strerror or error}") from None
     port = server.sockets[0].getsockname()[1]
-    gallery = app.hello["gallery"]
     logging.getLogger("wordpix.server").info(
         "serving %d images on http://%s:%d/ (WebSocket on the same port)",
-        gallery["count"] if gallery else 0,
+        0 if isinstance(app, NoIndexApp) else len(app.gallery),
         "localhost" if args.host in ("127.0.0.1", "::1") else args.host, port)
     stop = asyncio.get_running_loop().create_future()
 
@@ -91,9 +141,22 @@ async def main(args: argparse.Namespace) -> None:
         await stop
 
 
+def _give_back_freed_memory() -> None:
+    """Blocks over 1 MiB (large messages) are mapped and unmapped each on its own, so that what
+    a burst of large messages took goes back to the system once they are answered. glibc
+    otherwise raises this threshold after the first large block is freed and serves later ones
+    from heaps that only grow: under the queued-frame attack of `python -m scripts.stress` the
+    server then held ~3x the bytes its budget allows (docs/reliability.md). Not lower: every
+    read from a socket allocates 256 KiB first, and mapping that each time cost ~25% of the
+    throughput of small messages."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
 def run(argv: list[str] | None = None) -> None:
     """The command line: serve until Ctrl-C; a user's mistake exits with its message."""
     arguments = parse_args(argv)
+    _give_back_freed_memory()
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True)
     logging.getLogger("websockets").setLevel(logging.WARNING)

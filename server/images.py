@@ -31,11 +31,15 @@ class BadImage(ValueError):
 
 
 def open_image(source: Path | bytes, draft_size: int | None = None,
-               max_pixels: int = MAX_PIXELS) -> Image.Image:
+               max_pixels: int = MAX_PIXELS, max_memory: int | None = None) -> Image.Image:
     """Decode a file or bytes into an upright RGB image.
 
-    `draft_size` lets JPEG decoding scale down by 2, 4 or 8 on the fly while keeping both sides
-    at least that large: a 4000 x 3000 photo for a 240-pixel network decodes 8x faster.
+    `draft_size` lets decoding shrink what is larger than needed, keeping both sides at least
+    that large: JPEG decodes at 1/2, 1/4 or 1/8 scale on the fly (a 4000 x 3000 photo for a
+    240-pixel network decodes 8x faster), and any other image is box-reduced by a whole factor
+    right after decoding, down to twice `draft_size`, before any conversion copies it.
+    `max_memory` refuses, before decoding, an image whose decoding would take more memory than
+    that (in bytes, by `decoding_memory`): the server's bound on one upload.
     A file that cannot be read raises BadImage starting "cannot read" (worth retrying later);
     every other reason is about the file's content.
     """
@@ -43,19 +47,14 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except OSError as error:
         raise BadImage(f"cannot read: {error.strerror or error}") from None
+    if max_memory is not None:
+        _check_webp_canvas(data, max_memory)
     with warnings.catch_warnings():
         # Pillow only warns between its own limit and twice it; for us a bomb is an error
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise BadImage(f"too large: {width}x{height} pixels (the limit is "
-                                   f"{max_pixels:,}); a decompression bomb or a huge scan")
-                if draft_size and image.format == "JPEG":
-                    image.draft("RGB", (draft_size, draft_size))
-                image.load()
-                return _to_rgb(ImageOps.exif_transpose(image))
+                return _decode(image, draft_size, max_pixels, max_memory)
         except BadImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -66,12 +65,104 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
             raise BadImage(f"cannot decode: {error}") from None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _decode(image: Image.Image, draft_size: int | None, max_pixels: int,
+            max_memory: int | None) -> Image.Image:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise BadImage(f"too large: {width}x{height} pixels (the limit is {max_pixels:,}); a "
+                       "decompression bomb or a huge scan")
+    if draft_size and image.format == "JPEG":
+        image.draft("RGB", (draft_size, draft_size))
+    if max_memory is not None and decoding_memory(image) > max_memory:
+        raise BadImage(f"too large to decode here: a {image.size[0]}x{image.size[1]} "
+                       f"{image.format} ({image.mode}) needs about "
+                       f"{decoding_memory(image) / 2**20:.0f} MiB (the limit is "
+                       f"{max_memory / 2**20:.0f} MiB); send a JPEG, or a smaller image")
+    sixteen_bit = image.mode.startswith("I;16")
+    image.load()
+    if draft_size:
+        image = _reduce(image, draft_size)
+    return _to_rgb(ImageOps.exif_transpose(image), sixteen_bit)
+
+
+# Bytes a pixel takes while an image is decoded and reduced (see `decoding_memory`): Pillow
+# stores "1", "L" and "P" in 1 byte, 16-bit grey in 2 and everything else in 4, and some modes
+# are converted at full size before they can be reduced (`_reduce`).
+_STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_CONVERTED = {"1": 1, "P": 4, "PA": 4, "RGBA": 4, "LA": 4, "I;16": 4, "I;16L": 4, "I;16B": 4,
+              "I;16N": 4}
+# libwebp decodes into a canvas of its own, which Pillow copies twice: 16 bytes a pixel in all,
+# with or without alpha
+_WEBP_PER_PIXEL = 16
+
+
+def decoding_memory(image: Image.Image) -> int:
+    """About how many bytes decoding this opened (not yet loaded) image will take at its peak:
+    the decoded pixels at full size and any full-size conversion before they are reduced.
+    Measured for each format by `python -m scripts.stress --only decode` (docs/reliability.md).
+    """
+    width, height = image.size
+    per_pixel = _STORED.get(image.mode, 4) + _CONVERTED.get(image.mode, 0)
+    if image.mode == "P" and "transparency" in image.info:
+        per_pixel += 4  # to RGBA, then premultiplied for reducing
+    if image.format == "WEBP":
+        per_pixel = max(per_pixel, _WEBP_PER_PIXEL)
+    return width * height * per_pixel
+
+
+def _check_webp_canvas(data: bytes, max_memory: int) -> None:
+    """Refuse a WebP too large to decode before Pillow opens it: opening one already allocates
+    libwebp's canvas for the whole picture."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return
+    size = _webp_size(data[:30])
+    if size is None:
+        raise BadImage("cannot tell this WebP's size before decoding it")
+    needed = size[0] * size[1] * _WEBP_PER_PIXEL
+    if needed > max_memory:
+        raise BadImage(f"too large to decode here: a {size[0]}x{size[1]} WebP needs about "
+                       f"{needed / 2**20:.0f} MiB (the limit is {max_memory / 2**20:.0f} MiB); "
+                       "send a JPEG, or a smaller image")
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from a WebP's first 30 bytes (its VP8, VP8L or VP8X header)."""
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return (int.from_bytes(head[26:28], "little") & 0x3FFF,
+                int.from_bytes(head[28:30], "little") & 0x3FFF)
+    if chunk == b"VP8X" and len(head) >= 30:
+        return (int.from_bytes(head[24:27], "little") + 1,
+                int.from_bytes(head[27:30], "little") + 1)
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _reduce(image: Image.Image, size: int) -> Image.Image:
+    """Shrink a decoded image by a whole factor while both sides stay at least 2 x size: the
+    network's input is made from far fewer pixels, and nothing after this copies a full-size
+    picture. Modes Pillow cannot reduce are converted first (costed in `decoding_memory`)."""
+    factor = min(image.size) // (2 * size)
+    if factor < 2:
+        return image
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("P", "PA"):
+        transparent = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "RGB")
+    elif image.mode.startswith("I;16"):
+        image = image.convert("I")
+    return image.reduce(factor)
+
+
+def _to_rgb(image: Image.Image, sixteen_bit: bool = False) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit (and 32-bit integer) greyscale: convert("RGB") would clip, so scale to 8 bits
         pixels = np.clip(np.asarray(image, dtype=np.float64), 0, None)
         brightest = pixels.max(initial=0)
-        top = 65535.0 if image.mode.startswith("I;16") else (
+        top = 65535.0 if sixteen_bit or image.mode.startswith("I;16") else (
             255.0 if brightest <= 255 else max(65535.0, brightest))  # 8-bit values in mode I
         image = Image.fromarray((pixels / top * 255.0).round().astype(np.uint8), "L")
     elif image.mode == "F":
@@ -103,6 +194,8 @@ def to_array(image: Image.Image, size: int) -> np.ndarray:
     return ((pixels - 127.0) / 128.0).transpose(2, 0, 1).copy()
 
 
-def load_input(source: Path | bytes, size: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_input(source: Path | bytes, size: int, max_pixels: int = MAX_PIXELS,
+               max_memory: int | None = None) -> np.ndarray:
     """A file or upload straight to the network's input (`open_image`, then `to_array`)."""
-    return to_array(open_image(source, draft_size=size, max_pixels=max_pixels), size)
+    return to_array(open_image(source, draft_size=size, max_pixels=max_pixels,
+                               max_memory=max_memory), size)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from server.samples import write_sample_gallery
+from server.serve.stress.common import free_port, launch_server, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,12 +63,6 @@ def _index(sources: list, root: Path, index: Path) -> None:
                 options=IndexOptions(progress=False))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class RunningServer:
     process: subprocess.Popen
@@ -91,36 +82,18 @@ class RunningServer:
 
 
 def start_server(index: Path | None, log_path: Path, port: int | None = None,
-                 timeout: float = 120, cwd: Path = REPO) -> RunningServer:
-    """`python -m server` as a user runs it, in its own process; returns once it listens.
-
-    Without `index`, the server chooses (the index built last under `cwd`/runs/index); this
-    checkout's code runs wherever `cwd` is.
-    """
+                 timeout: float = 120, flags: Sequence[str] = (), cwd: Path = REPO
+                 ) -> RunningServer:
+    """`python -m server` as a user runs it (with `flags`), in its own process; returns once it
+    listens. Without `index`, the server chooses (the index built last under `cwd`/runs/index);
+    this checkout's code runs wherever `cwd` is."""
     port = port or free_port()
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port),
-         *(["--index", str(index)] if index else [])],
-        cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
-    deadline = time.monotonic() + timeout
-    while not re.search(r"serving \d+ images", log_path.read_text()):
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
-        time.sleep(0.1)
-    return RunningServer(process, port, log_path)
+    return RunningServer(launch_server(index, log_path, port, flags, timeout, cwd), port,
+                         log_path)
 
 
 def stop_server(server: RunningServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@
     seq: 0,                  // request ids, incrementing
     latest: 0,               // the id of the one query whose reply is wanted; others are stale
     back: new Map(),         // for the latest query: upload number on the server -> in the box
-    view: { mode: "browse", text: "", k: PAGE, offset: 0 },
+    view: { mode: "browse", text: "", k: PAGE, after: 0 },
     shown: 0,                // tiles in the grid
     items: new Map(),        // image id -> its result, for the preview
     understood: null,        // { text, terms } of the last results, for the terms strip
@@ -463,14 +463,15 @@
       browse(0);
       return;
     }
-    state.view = { mode: "query", text, k, offset: 0 };
+    state.view = { mode: "query", text, k, after: 0 };
     document.body.classList.add("searched");  // on a phone the hints and chips fold away
     sendQuery(text, k, claim());
   }
 
-  function browse(offset) {
-    state.view = { mode: "browse", text: "", k: PAGE, offset };
-    if (!state.hello || state.hello.gallery) request({ type: "browse", offset, k: PAGE });
+  // The gallery in id order, a page at a time: `after` is the last id shown (0: from the start).
+  function browse(after) {
+    state.view = { mode: "browse", text: "", k: PAGE, after };
+    if (!state.hello || state.hello.gallery) request({ type: "browse", after, k: PAGE });
   }
 
   // A new request id: replies to anything sent before are stale from now on
@@ -620,12 +621,12 @@
   function onGallery(reply) {
     if (isStale(reply)) return;
     settle();
-    renderGrid(reply.results, reply.offset > 0);
+    renderGrid(reply.results, reply.after > 0);
     ui.grid.dataset.q = "";
     renderNearest([]);
     show(ui.summary, `the gallery: ${state.shown} of ${reply.total.toLocaleString()} images`);
-    state.view.offset = reply.offset + reply.results.length;
-    ui.more.hidden = state.view.offset >= reply.total;
+    state.view.after = reply.next;
+    ui.more.hidden = reply.next === null;
   }
 
   function onError(reply) {
@@ -1078,7 +1079,7 @@
     const dropped = terms.filter((t) => t.kind === "image").map((t) => t.text);
     if (dropped.length) {
       ui.q.value = formatQuery(terms.filter((t) => t.kind !== "image"));
-      state.view = { mode: ui.q.value ? "query" : "browse", text: ui.q.value, k: PAGE, offset: 0 };
+      state.view = { mode: ui.q.value ? "query" : "browse", text: ui.q.value, k: PAGE, after: 0 };
       record(ui.q.value, false);
       toast(`Left out ${dropped.join(", ")}: images of the other gallery`, false);
     }
@@ -1206,7 +1207,7 @@
   ui.more.addEventListener("click", () => {
     const view = state.view;
     if (view.mode === "browse") {
-      request({ type: "browse", offset: view.offset, k: PAGE });
+      request({ type: "browse", after: view.after, k: PAGE });
     } else {
       runQuery(view.text, Math.min(limit("results", MAX_RESULTS), view.k + PAGE), false);
     }
@@ -1294,7 +1295,7 @@
   const address = readAddress();
   adoptPhotos(address.photos);
   ui.q.value = address.q;
-  state.view = address.q ? { mode: "query", text: address.q, k: PAGE, offset: 0 } : state.view;
+  state.view = address.q ? { mode: "query", text: address.q, k: PAGE, after: 0 } : state.view;
   if (address.q) document.body.classList.add("searched");
   record(address.q, false);
   renderTerms();

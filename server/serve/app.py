@@ -1,63 +1,78 @@
 """The query server: one asyncio process, WebSocket queries and plain HTTP on the same port.
 
-HTTP GET serves the page (`/`, and the other files of web/ by name) and gallery images
-(`/images/<id>`); nothing else on disk can be reached, because paths are looked up, never
-joined. WebSocket messages are the JSON protocol of docs/protocol.md; binary messages are image
-uploads. A client's mistake gets an error message on its own connection and nothing else
-changes: no traceback, no closed connection, no state touched.
+HTTP GET and HEAD serve the page (`/`, and the other files of web/ by name) and gallery images
+(`/images/<id>`, only the very file that was indexed); nothing else on disk can be reached,
+because paths are looked up, never joined. The connection handling (HTTP, the hand-over to
+websockets, connection caps, the memory budget for messages) is in `front.py`; this module is
+what the server says. WebSocket messages are the JSON protocol of docs/protocol.md; binary
+messages are image uploads. A client's mistake gets an error message on its own connection and
+nothing else changes: no traceback, no closed connection, no state touched. Every reply is
+strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import itertools
 import json
 import logging
+import math
 import mimetypes
+import multiprocessing
+import os
 import re
+import threading
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.frames import CloseCode
 from websockets.typing import Origin
 
 from server.artifacts import load_word_space
 from server.english import EnglishWords
-from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.examples import offer
-from server.serve.gallery import Gallery
+from server.serve.front import Front, GuardedConnection, HttpAnswer, ServedFile, open_regular
+from server.serve.gallery import Gallery, Item
+from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.look import Fit, picture_fit, title
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
 from server.serve.spelling import Speller
+from server.serve.workers import UPLOAD_NICENESS, decode_upload, start_upload_decoder
 
 log = logging.getLogger("wordpix.server")
+T = TypeVar("T")
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-MAX_MESSAGE = 16 * 2**20       # the protocol closes a connection (1009) beyond this
-MAX_TEXT_MESSAGE = 64 * 2**10  # a JSON request is small; larger ones get an error
+MAX_TEXT_MESSAGE = 64 * 2**10  # bytes of UTF-8: a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
-MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo; decoding one costs ~100 MB for a moment
-UPLOAD_SLOTS = 2               # uploads decoded at once, whatever the number of connections
+MAX_UPLOAD_PIXELS = 24_000_000  # a 6000 x 4000 photo (a JPEG decodes at 1/8 scale: ~1 MB)
 MAX_BATCH = 64
+BATCH_SHARE = 4                # queries of one address in one batch: the others wait for less
+HEAVY_SHARE = 1                # ... of an address that has used most of its share
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
+MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
+MESSAGE_COST = 2e-4            # seconds charged for any message (JSON, transport) on top of work
+BUSY_PAUSE = 1.0               # at most this long, a connection told `busy` is not read
 DESCRIBE_WORDS = 8
 LIMITS = {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS, "results": MAX_RESULTS,
-          "upload_bytes": MAX_UPLOAD, "uploads": MAX_UPLOADS}
+          "upload_bytes": MAX_UPLOAD, "uploads": MAX_UPLOADS,
+          "message_bytes": MAX_TEXT_MESSAGE}
 NO_INDEX = ("There is no gallery index yet. Build one, then start the server again: `make demo` "
             "(Tux Paint's stamps), or `python -m scripts.index ~/Pictures --index "
             "runs/index/pictures` for a folder of your own.")
@@ -69,10 +84,23 @@ LOCAL_HOSTS = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 @dataclass
 class Session:
-    """What one connection remembers: its uploaded images, by number."""
+    """What one connection remembers: its uploaded images, by number, and who it is."""
 
+    ticket: Ticket
+    closed: asyncio.Future  # done when the connection is
     uploads: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
     numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    cost: float = 0.0  # seconds of work done for the message being answered
+
+
+class Gone(Exception):
+    """The client left while its message was being answered: there is nobody to answer."""
+
+
+class Batched(NamedTuple):
+    request: QueryRequest
+    ticket: Ticket  # the connection's: its address, and how much of its share is left
+    future: asyncio.Future  # of (Answer, seconds of work this query's share of the batch took)
 
 
 class Batcher:
@@ -80,103 +108,166 @@ class Batcher:
 
     With one client a query is answered at once (a batch of one); with many, the batch grows by
     itself, and one matrix product for the batch costs far less than one per query.
+
+    Fairness: a batch takes the queries of light addresses (`Clients.light`) before any of
+    heavy ones, and at most BATCH_SHARE queries of one address (HEAVY_SHARE of a heavy one). A
+    client with many connections cannot fill every batch, and another's query waits at most for
+    the small batch being answered, never in a batch with the heavy client's.
     """
 
-    def __init__(self, retriever: Retriever):
-        self.retriever = retriever
-        self.pending: list[tuple[QueryRequest, asyncio.Future]] = []
+    def __init__(self, retriever: Retriever, clients: Clients):
+        self.retriever, self.clients = retriever, clients
+        self.pending: list[Batched] = []
 
-    def answer(self, request: QueryRequest) -> asyncio.Future:
+    def answer(self, request: QueryRequest, ticket: Ticket) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         if not self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.pending.append((request, future))
+        self.pending.append(Batched(request, ticket, future))
         return future
 
     def _flush(self) -> None:
         # at most MAX_BATCH at a time: the score matrix grows with the batch, and other
         # connections get the event loop back in between
-        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        batch, self.pending = self._take()
         if self.pending:
             asyncio.get_running_loop().call_soon(self._flush)
+        started = time.perf_counter()
         results: Sequence[Answer | Exception]
         try:
-            results = self.retriever.answer_many([request for request, _ in batch])
+            results = self.retriever.answer_many([entry.request for entry in batch])
         except Exception as error:  # a bug must fail these queries, not hang them
             results = [error] * len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if future.cancelled():
+        share = (time.perf_counter() - started) / len(batch)
+        for entry, result in zip(batch, results, strict=True):
+            if entry.future.cancelled():
                 continue
             if isinstance(result, Exception):
-                future.set_exception(result)
+                entry.future.set_exception(result)
             else:
-                future.set_result(result)
+                entry.future.set_result((result, share))
+
+    def _take(self) -> tuple[list[Batched], list[Batched]]:
+        """(this batch, what waits for the next), each in order of arrival."""
+        light = [entry for entry in self.pending if self.clients.light(entry.ticket)]
+        candidates, share = (light, BATCH_SHARE) if light else (self.pending, HEAVY_SHARE)
+        batch: list[Batched] = []
+        taken: Counter[str] = Counter()
+        for entry in candidates:
+            if len(batch) < MAX_BATCH and taken[entry.ticket.address] < share:
+                batch.append(entry)
+                taken[entry.ticket.address] += 1
+        chosen = {id(entry) for entry in batch}
+        return batch, [entry for entry in self.pending if id(entry) not in chosen]
 
 
 class ClientError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retry: float = 0.0):
         super().__init__(message)
         self.code = code
+        self.retry = retry  # for `busy`: seconds until the client may send again
 
 
 class App:
     """Everything a request needs, loaded once at startup."""
 
     def __init__(self, retriever: Retriever, encoder: ImageEncoder, web_dir: Path = WEB_DIR,
-                 name: str = "gallery", fit: Fit = "cover"):
+                 name: str = "gallery", fit: Fit = "cover", limits: Limits = DEFAULT_LIMITS):
         self.retriever, self.encoder, self.name = retriever, encoder, name
         self.gallery = retriever.gallery
-        self.batcher = Batcher(retriever)
-        self.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
-        self.hosts = LOCAL_HOSTS
+        self.root = self.gallery.root.resolve()
+        self.limits = limits
+        self.clients = Clients(limits)
+        self.batcher = Batcher(retriever, self.clients)
+        # decoding takes tens of milliseconds to seconds: in `upload_slots` worker processes
+        # at a lower priority (server/serve/workers.py), started now, before the event loop
+        # has signal handlers and threads that a fork would copy; the CNN in one thread, also
+        # at a lower priority
+        self.decoders = _start_decoders(limits.upload_slots)
+        self.cnn = ThreadPoolExecutor(1, "cnn", initializer=_lower_thread_priority)
         self.web_files = _web_files(web_dir)
         offered = offer(retriever)
-        self.hello: dict[str, Any] = {
+        self.hello = json.dumps({
             "type": "hello", "gallery": {"name": name, "title": title(self.gallery),
                                          "count": len(self.gallery), "fit": fit},
             "examples": offered.examples, "gallery_examples": offered.words, "limits": LIMITS,
-        }
+        })
 
     # ------------------------------------------------------------------ WebSocket
 
-    async def handle(self, connection: ServerConnection) -> None:
-        session = Session()
+    async def handle(self, connection: GuardedConnection) -> None:
+        """One connection: its messages are answered one at a time, in order."""
+        if connection.ticket.refusal:
+            await connection.close(CloseCode.TRY_AGAIN_LATER, connection.ticket.refusal)
+            return
+        closed = asyncio.ensure_future(connection.wait_closed())
+        session = Session(connection.ticket, closed)
         try:
-            await connection.send(json.dumps(self.hello))
-            async for message in connection:
-                await connection.send(json.dumps(await self.reply(message, session)))
-        except ConnectionClosed:
+            await connection.send(self.hello)
+            while True:
+                message = await connection.recv()
+                reply = await self.reply(message, session)
+                connection.done_with(message)
+                del message  # not kept while this connection waits for its next one
+                await connection.send(_encode(reply))
+                if reply.get("code") == "busy":  # a flood is read no faster than it is served
+                    await asyncio.sleep(min(reply["retry_ms"] / 1e3, BUSY_PAUSE))
+        except (ConnectionClosed, Gone):
             pass
+        finally:
+            closed.cancel()
 
     async def reply(self, message: str | bytes, session: Session) -> dict:
         started = time.perf_counter()
-        request_id = None
+        session.cost = MESSAGE_COST
+        request_id: str | int | None = None
         try:
             if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
+                self._admit(session)
                 return await self.upload(message, session, started)
-            request = _decode(message)
-            request_id = request.get("id")
+            try:
+                request = _decode(message)
+                request_id = _request_id(request)
+            finally:  # a flood of garbage is refused like any other: `busy` wins
+                self._admit(session)
             kind = request.get("type")
             if kind == "query":
                 return await self.query(request, session, started)
             if kind == "browse":
-                return self.browse(request, started)
+                return self.browse(request, session, started)
             if kind == "describe":
                 return self.describe(request, started)
             if kind == "ping":
                 return {"type": "pong", "id": request_id}
-            raise ClientError("bad_type", f"unknown message type {kind!r}: send "
+            raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
                                           '{"type": "query", "q": "beach+sunrise"}')
         except ClientError as error:
             log.debug("client error %s: %s", error.code, error)
-            return {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
+            reply = {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
+            if error.code == "busy":
+                reply["retry_ms"] = math.ceil(error.retry * 1e3)
+                # not charged, or retry_ms would be too soon; the connection is not read for
+                # that long instead (`handle`), which bounds what busy replies cost
+                session.cost = 0.0
+            return reply
         except QueryError as error:
             return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error),
                     **_unknown_word(error)}
+        except Gone:
+            raise
         except Exception:
             log.exception("failed to answer a message")
             return {"type": "error", "id": request_id, "code": "internal",
                     "error": "the server failed to answer this message (it is logged)"}
+        finally:
+            self.clients.charge(session.ticket, session.cost)
+
+    def _admit(self, session: Session) -> None:
+        """Refuse the message if its client address has used up its share of the server."""
+        wait = self.clients.wait(session.ticket)
+        if wait > 0:
+            raise ClientError("busy", f"too much work from {session.ticket.address}: retry in "
+                                      f"{math.ceil(wait * 1e3)} ms", retry=wait)
 
     async def query(self, request: dict, session: Session, started: float) -> dict:
         text = request.get("q")
@@ -186,8 +277,10 @@ class App:
         exclude = request.get("exclude_query_images", True)
         if not isinstance(exclude, bool):
             raise ClientError("bad_request", '"exclude_query_images" must be true or false')
-        answer = await self.batcher.answer(
-            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude))
+        answer, work = await self.batcher.answer(
+            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude),
+            session.ticket)
+        session.cost += work
         results = [{"id": hit.id, "score": hit.score, "caption": hit.caption,
                     "url": f"/images/{hit.id}"} for hit in answer.hits]
         return {"type": "results", "id": request.get("id"), "q": text, "query": answer.query,
@@ -198,13 +291,20 @@ class App:
                 "results": results, "nearest_words": answer.nearest_words,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
-    def browse(self, request: dict, started: float) -> dict:
-        """A page of the gallery in id order, for the grid before any query."""
+    def browse(self, request: dict, session: Session, started: float) -> dict:
+        """A page of the gallery in id order, for the grid before any query: the images after
+        the id `after` (a key, so any page costs the same)."""
+        if "offset" in request:
+            raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
+                                             'you have (0 for the first page), not "offset"')
         k = _whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
-        offset = _whole_number(request, "offset", 0, 0, 2**31)
+        after = _whole_number(request, "after", 0, 0, MAX_ID)
+        items = self.gallery.page(after, k + 1)  # one more: is there a next page?
+        session.cost += time.perf_counter() - started
         results = [{"id": item.id, "score": None, "caption": item.caption,
-                    "url": f"/images/{item.id}"} for item in self.gallery.page(offset, k)]
-        return {"type": "gallery", "id": request.get("id"), "offset": offset,
+                    "url": f"/images/{item.id}"} for item in items[:k]]
+        return {"type": "gallery", "id": request.get("id"), "after": after,
+                "next": items[k - 1].id if len(items) > k else None,
                 "total": len(self.gallery), "results": results,
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
@@ -224,13 +324,12 @@ class App:
         if len(data) > MAX_UPLOAD:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
-        try:
-            # decoding and the CNN take tens of milliseconds: off the event loop, and only
-            # UPLOAD_SLOTS at a time so that many uploads cannot exhaust memory
-            async with self.upload_slots:
-                vector = await asyncio.to_thread(self._embed_upload, data)
-        except BadImage as error:
-            raise ClientError("bad_upload", f"the upload is not a usable image: {error}") from None
+        pixels, decode_seconds, reason = await self._unless_gone(session, self._decode(data))
+        session.cost += decode_seconds
+        if pixels is None:
+            raise ClientError("bad_upload", f"the upload is not a usable image: {reason}")
+        vector, embed_seconds = await self._unless_gone(session, self._embed(pixels))
+        session.cost += embed_seconds
         number = next(session.numbers)
         session.uploads[number] = vector
         while len(session.uploads) > MAX_UPLOADS:
@@ -238,59 +337,124 @@ class App:
         return {"type": "uploaded", "upload": number, "term": f"[UPLOAD_{number}]",
                 "ms": round((time.perf_counter() - started) * 1e3, 3)}
 
-    def _embed_upload(self, data: bytes) -> np.ndarray:
-        pixels = load_input(data, self.encoder.image_size, max_pixels=MAX_UPLOAD_PIXELS)
-        return self.encoder.embed_inputs(pixels[None])[0]
+    @staticmethod
+    async def _unless_gone(session: Session, work: Awaitable[T]) -> T:
+        """`work`'s result, unless the client leaves first: then the work is cancelled (an
+        upload still queued is never decoded) and Gone is raised."""
+        task = asyncio.ensure_future(work)
+        await asyncio.wait([task, session.closed], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            raise Gone
+        return task.result()
+
+    async def _decode(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
+        decoders = self.decoders
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                decoders, decode_upload, data, self.encoder.image_size, MAX_UPLOAD_PIXELS,
+                self.limits.upload_memory)
+        except BrokenProcessPool:  # a worker died (a decoder crashed): start afresh
+            log.warning("an upload decoder died; starting new ones")
+            if self.decoders is decoders:
+                decoders.shutdown(wait=False, cancel_futures=True)
+                self.decoders = _start_decoders(self.limits.upload_slots)
+            return None, 0.0, "it made the image decoder fail"
+
+    async def _embed(self, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+        def embed() -> tuple[np.ndarray, float]:
+            started = time.thread_time()
+            return self.encoder.embed_inputs(pixels[None])[0], time.thread_time() - started
+
+        return await asyncio.get_running_loop().run_in_executor(self.cnn, embed)
 
     # ------------------------------------------------------------------ HTTP
 
-    async def http(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return None  # the WebSocket handshake goes on (and checks the Origin)
-        if not self.hosts.fullmatch(request.headers.get("Host", "")):
-            # a page whose name was made to resolve to 127.0.0.1 (DNS rebinding) gets nothing
-            return _response(http.HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n",
-                             "text/plain")
-        path = request.path.split("?", 1)[0]
+    async def route(self, path: str) -> HttpAnswer:
+        """What a GET of `path` answers (the front door has checked the method and Host)."""
         if path in self.web_files:
-            return await _file_response(self.web_files[path], cache="no-cache")
-        match = re.fullmatch(r"/images/(\d{1,9})", path)
+            served = await asyncio.to_thread(open_regular, self.web_files[path])
+            if served is not None:
+                return HttpAnswer(http.HTTPStatus.OK, cache="no-cache", file=served,
+                                  content_type=_content_type(self.web_files[path].name))
+        match = re.fullmatch(r"/images/([0-9]{1,9})", path)
         if match:
             item = self.gallery.by_id(int(match.group(1)))
-            if item is not None:
-                return await _file_response(self.gallery.root / item.path, cache="max-age=3600")
+            served = None if item is None else await asyncio.to_thread(self._open_indexed, item)
+            if item is not None and served is not None:
+                return HttpAnswer(http.HTTPStatus.OK, content_type=_content_type(item.path),
+                                  cache="max-age=3600", file=served)
         if path == "/health":
-            return _response(http.HTTPStatus.OK, json.dumps(
+            return HttpAnswer(http.HTTPStatus.OK, json.dumps(
                 {"ok": True, "images": len(self.gallery)}).encode(), "application/json")
-        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "not found")
+
+    def _open_indexed(self, item: Item) -> ServedFile | None:
+        """The file indexed as `item`, opened, if it is still that file: a regular file inside
+        the gallery's root once every link is followed, of the size and mtime indexed. What
+        is checked is the opened file itself, so a link re-pointed meanwhile changes nothing."""
+        served = open_regular(self.root / item.path)
+        if served is None:
+            return None
+        try:
+            real = Path(os.readlink(f"/proc/self/fd/{served.fd}"))
+        except OSError:  # no /proc: resolve the name instead
+            real = (self.root / item.path).resolve()
+        if (real.is_relative_to(self.root) and served.size == item.size and
+                served.mtime_ns == item.mtime_ns):
+            return served
+        served.close()
+        return None
+
+
+def _start_decoders(count: int) -> ProcessPoolExecutor:
+    """Upload decoding processes, forked now (a fork copies only this thread, and at start-up
+    no other thread holds a lock the child could need)."""
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
+                               initializer=start_upload_decoder)
+    for _ in range(count):
+        pool.submit(int)  # forks the workers at once
+    return pool
+
+
+def _lower_thread_priority() -> None:
+    """Run this thread (the CNN's) at a lower priority: on Linux, `setpriority` with a thread's
+    id sets that thread's niceness alone."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICENESS)
+
+
+def _content_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class NoIndexApp(App):
     """`python -m server` before any index was built: the page, whose hello says how to build
     one, and that same message as the answer to every other request."""
 
-    def __init__(self, web_dir: Path = WEB_DIR):  # no gallery, so none of App's loading
-        self.name, self.hosts, self.web_files = "", LOCAL_HOSTS, _web_files(web_dir)
-        self.hello = {"type": "hello", "gallery": None, "setup": NO_INDEX, "examples": [],
-                      "gallery_examples": [], "limits": LIMITS}
+    def __init__(self, web_dir: Path = WEB_DIR, limits: Limits = DEFAULT_LIMITS):
+        # no gallery, so none of App's loading: only what the front door and handle use
+        self.name, self.web_files = "", _web_files(web_dir)
+        self.limits, self.clients = limits, Clients(limits)
+        self.hello = json.dumps({"type": "hello", "gallery": None, "setup": NO_INDEX,
+                                 "examples": [], "gallery_examples": [], "limits": LIMITS})
 
     async def reply(self, message: str | bytes, session: Session) -> dict:
         request_id = None
         try:
             if not isinstance(message, bytes) or message.lstrip()[:1] == b"{":
-                request_id = _decode(message).get("id")
+                request_id = _request_id(_decode(message))
         except ClientError:
             pass  # not JSON: the answer is the same
         return {"type": "error", "id": request_id, "code": "no_gallery", "error": NO_INDEX}
 
-    async def http(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
+    async def route(self, path: str) -> HttpAnswer:
         if path == "/health":
-            return _response(http.HTTPStatus.OK, json.dumps({"ok": True, "images": 0}).encode(),
-                             "application/json")
+            return HttpAnswer(http.HTTPStatus.OK, json.dumps({"ok": True, "images": 0}).encode(),
+                              "application/json")
         if path.startswith("/images/"):
-            return _response(http.HTTPStatus.NOT_FOUND, b"no gallery\n", "text/plain")
-        return await super().http(connection, request)  # the page
+            return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "no gallery")
+        return await super().route(path)  # the page's files
 
 
 def _web_files(web_dir: Path) -> dict[str, Path]:
@@ -314,44 +478,72 @@ def _whole_number(request: dict, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _request_id(request: dict) -> str | int | None:
+    """The request's id, echoed in its reply: a string, a whole number a browser reads
+    exactly (within +-2^53), or null."""
+    value = request.get("id")
+    if value is None or isinstance(value, str) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID):
+        return value
+    raise ClientError("bad_request", '"id" must be a string, a whole number within +-2^53, '
+                                     "or null")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A client's value quoted in an error message, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309 reads as infinity: not a number JSON can hold
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _decode(message: str | bytes) -> dict:
+    """A text message (or a binary one starting with `{`) as a JSON object, strictly: NaN,
+    Infinity, numbers out of range and integers of more digits than Python reads are all
+    `bad_json`, like any other text that is not JSON."""
     if isinstance(message, bytes):
+        size = len(message)
         try:
             message = message.decode("utf-8")
         except UnicodeDecodeError:
             raise ClientError("bad_json", "the message is neither an image nor UTF-8 JSON"
                               ) from None
-    if len(message) > MAX_TEXT_MESSAGE:
-        raise ClientError("too_large", f"the message is too long ({len(message):,} characters,"
-                                       f" at most {MAX_TEXT_MESSAGE:,})")
+    else:
+        size = len(message) if message.isascii() else len(message.encode())
+    if size > MAX_TEXT_MESSAGE:
+        raise ClientError("too_large", f"the message is too long ({size:,} bytes of UTF-8, at "
+                                       f"most {MAX_TEXT_MESSAGE:,})")
     try:
-        request = json.loads(message)
-    except (json.JSONDecodeError, RecursionError):
+        request = json.loads(message, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         raise ClientError("bad_json", "the message is not valid JSON") from None
     if not isinstance(request, dict):
         raise ClientError("bad_json", "the message must be a JSON object")
     return request
 
 
-def _response(status: http.HTTPStatus, body: bytes, content_type: str,
-              cache: str = "no-store") -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                       ("Cache-Control", cache), ("X-Content-Type-Options", "nosniff")])
-    return Response(status.value, status.phrase, headers, body)
-
-
-async def _file_response(path: Path, cache: str) -> Response:
+def _encode(reply: dict) -> str:
+    """A reply as strict JSON; one that cannot be (a bug) becomes an `internal` error."""
     try:
-        body = await asyncio.to_thread(path.read_bytes)
-    except OSError:
-        return _response(http.HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return _response(http.HTTPStatus.OK, body, content_type, cache)
+        return json.dumps(reply, allow_nan=False)
+    except (ValueError, TypeError):
+        log.exception("a reply is not JSON")
+        return json.dumps({"type": "error", "id": reply.get("id"), "code": "internal",
+                           "error": "the server failed to answer this message (it is logged)"})
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
              backend: Backend = "auto", caption_weight: float = 1.0,
-             fit: Fit | None = None) -> App:
+             fit: Fit | None = None, limits: Limits = DEFAULT_LIMITS) -> App:
     """Load the words, the CNN and the gallery, logging how long each took. `fit`: how the
     page shows pictures; None looks at the gallery (picture_fit)."""
     timings = {}
@@ -361,7 +553,9 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     speller = Speller(words.words, english.index if english else ())
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
-    encoder = ImageEncoder(model_dir)
+    # one thread: the CNN runs in the (lower-priority) upload thread that calls it, and no
+    # thread of ONNX Runtime's own competes with the event loop
+    encoder = ImageEncoder(model_dir, threads=1)
     timings["cnn"] = time.perf_counter() - start
     start = time.perf_counter()
     gallery = Gallery(index_dir, model_fingerprint=encoder.fingerprint)
@@ -369,7 +563,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
     timings["gallery"] = time.perf_counter() - start
     app = App(Retriever(words, gallery, search, english, speller, vectors), encoder, web_dir,
-              name=Path(index_dir).name, fit=fit or picture_fit(gallery))
+              name=Path(index_dir).name, fit=fit or picture_fit(gallery), limits=limits)
     log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "
              "%d gallery images in %.2f s", len(words), len(english) if english else 0,
              timings["words"], timings["cnn"], len(gallery), timings["gallery"])
@@ -377,16 +571,16 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
-                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Server:
-    """Listen; HTTP answers only Host names of this machine, the host listened on and the
-    allowed origins, and the WebSocket only those origins (and the page from disk, whose
-    Origin is "null": so is a sandboxed frame's on any site, hence `page_from_disk`)."""
+                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Front:
+    """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the host
+    listened on and the allowed origins, and the WebSocket only those origins (and the page
+    from disk, whose Origin is "null": so is a sandboxed frame's on any site, hence
+    `page_from_disk`)."""
     names = [r"localhost|127\.0\.0\.1|\[::1\]", re.escape(host),
              *(re.escape(urlsplit(origin).hostname or "") for origin in allow_origins)]
-    app.hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
+    hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
     origins = [*(o for o in LOCAL_ORIGINS if page_from_disk or o != "null"),
                re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
                *(Origin(origin) for origin in allow_origins)]
-    return await serve(app.handle, host, port, process_request=app.http, origins=origins,
-                       max_size=MAX_MESSAGE, max_queue=4, compression=None,
-                       server_header="wordpix")
+    return await Front(app.handle, app.route, app.clients, host=host, port=port, hosts=hosts,
+                       origins=origins)

@@ -137,9 +137,11 @@ class Gallery:
         found = self._select("WHERE id = ?", [image_id])
         return found[0] if found else None
 
-    def page(self, offset: int, count: int) -> list[Item]:
-        """Images in id order: for a fresh index, [IMG_n] is the n-th of the first page."""
-        return self._select("ORDER BY id LIMIT ? OFFSET ?", [count, offset])
+    def page(self, after: int, count: int) -> list[Item]:
+        """`count` images in id order from the first id above `after`: for a fresh index,
+        [IMG_n] is the n-th of page(0, ...). By key, so any page costs the same (the primary
+        key's b-tree), where an OFFSET would read and skip every row before it."""
+        return self._select("WHERE id > ? ORDER BY id LIMIT ?", [after, count])
 
     def all_items(self) -> list[Item]:
         return self._select("ORDER BY row", [])

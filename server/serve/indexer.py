@@ -6,7 +6,9 @@ The pipeline is reader -> mapper -> writer:
   ahead) while the ONNX encoder embeds the previous batch in this one;
 - writer: every `chunk_size` images land in `<index>/partial/` as one file, renamed into place,
   so a killed run resumes from its last chunk; at the end `write_generation` swaps the new index
-  in atomically and the partial folder goes.
+  in atomically and the partial folder goes. A resumed run first folds the chunks it found into
+  one, so chunks do not pile up however often runs are killed; a run that finds nothing changed
+  writes no new generation.
 
 A second run embeds only what is new or changed (by size and mtime), keeps the ids of what
 stayed, and drops what was deleted. Files that failed to decode are remembered with their reason
@@ -16,14 +18,12 @@ and not retried until they change.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
 import multiprocessing
 import os
 import shutil
-import signal
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -46,6 +46,7 @@ from server.datasets import (
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import MANIFEST, Gallery, GalleryError, Item, Skipped, write_generation
+from server.serve.workers import die_with_parent
 from server.wordspace import WordSpace
 
 log = logging.getLogger("wordpix.index")
@@ -145,7 +146,7 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
         return
     # fork: the workers need nothing but this module, and start at once
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_die_with_parent) as pool:
+                             initializer=die_with_parent) as pool:
         pending: deque[Future[DecodedBatch]] = deque()
         for start in starts:
             stop = min(start + batch_size, len(paths))
@@ -155,13 +156,6 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _die_with_parent() -> None:
-    """A decoding worker ends with the indexer, even when that is killed with SIGKILL."""
-    with contextlib.suppress(OSError, AttributeError):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -198,6 +192,7 @@ class _Plan:
     next_id: int
     dtype: str
     unreadable: list[Skipped]  # files that cannot be read at all now
+    resumed: dict[str, _Done] = field(default_factory=dict)  # known from a killed run's chunks
 
 
 def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
@@ -220,6 +215,7 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
         if plan.todo:
             partial.mkdir(parents=True, exist_ok=True)
             (partial / "model").write_text(encoder.fingerprint)
+            _compact_partial(partial, plan.resumed)
             for rel, result in _embed(plan, encoder, partial, options):
                 plan.known[rel] = result
                 if result.vector is None:
@@ -228,7 +224,8 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
                     log.warning("skipped %s: %s", rel, result.reason)
                 else:
                     report.embedded += 1
-        report.total = _assemble(plan, Path(root).resolve(), index_dir, encoder, words)
+        report.total = _assemble(plan, Path(root).resolve(), index_dir, encoder, words,
+                                 options.rebuild)
         shutil.rmtree(partial, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
@@ -276,14 +273,17 @@ def _plan(sources: list[SourceImage], root: Path, index_dir: Path, fingerprint: 
                 if d and (d.size, d.mtime_ns) == (stat.st_size, stat.st_mtime_ns)]
         if same:
             plan.known[rel] = same[0]
+            if same[0] is done.get(rel):
+                plan.resumed[rel] = same[0]
         else:
             plan.todo.append(rel)
     return plan
 
 
 def _assemble(plan: _Plan, root: Path, index_dir: Path, encoder: ImageEncoder,
-              words: WordSpace | None) -> int:
-    """Write the new generation from the plan's results; returns how many images it holds."""
+              words: WordSpace | None, rebuild: bool) -> int:
+    """Write the new generation from the plan's results, unless the current one holds exactly
+    that already; returns how many images it holds."""
     items: list[Item] = []
     vectors: list[np.ndarray] = []
     skipped = list(plan.unreadable)
@@ -298,14 +298,40 @@ def _assemble(plan: _Plan, root: Path, index_dir: Path, encoder: ImageEncoder,
             item_id, next_id = next_id, next_id + 1
         items.append(Item(item_id, len(items), rel, result.size, result.mtime_ns, source.caption))
         vectors.append(result.vector)
+    skipped = list({s.path: s for s in skipped}.values())
+    captioned = words is not None and any(item.caption for item in items)
+    if not rebuild and _unchanged(index_dir, items, skipped, next_id, plan.dtype, root,
+                                  captioned):
+        log.info("nothing changed: the index stays as it was")
+        return len(items)
     matrix = np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
     captions = None
-    if words is not None and any(item.caption for item in items):
+    if words is not None and captioned:
         captions = words.caption_matrix([item.caption or "" for item in items])
     write_generation(index_dir, root=root, model_fingerprint=encoder.fingerprint, items=items,
-                     vectors=matrix, skipped={s.path: s for s in skipped}.values(),
-                     next_id=next_id, caption_vectors=captions, dtype=plan.dtype)
+                     vectors=matrix, skipped=skipped, next_id=next_id,
+                     caption_vectors=captions, dtype=plan.dtype)
     return len(items)
+
+
+def _unchanged(index_dir: Path, items: list[Item], skipped: list[Skipped], next_id: int,
+               dtype: str, root: Path, captioned: bool) -> bool:
+    """Whether the current generation holds exactly these records (and so these vectors: only
+    records that changed are re-embedded), so that a run with nothing to do writes nothing."""
+    if not (index_dir / MANIFEST).exists():
+        return False
+    try:
+        gallery = Gallery(index_dir)
+    except GalleryError:
+        return False
+    try:
+        manifest = gallery.manifest
+        return (manifest["next_id"] == next_id and manifest.get("dtype") == dtype and
+                manifest["root"] == str(root) and
+                (gallery.caption_vectors is not None) == captioned and
+                gallery.all_items() == items and gallery.skipped() == sorted(skipped))
+    finally:
+        gallery.close()
 
 
 def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool
@@ -364,8 +390,10 @@ def _embed(plan: _Plan, encoder: ImageEncoder, partial: Path, options: IndexOpti
 
 
 def _write_chunk(partial: Path, chunk: list[tuple[str, _Done]]) -> None:
-    """One file per chunk, renamed into place: it is there whole or not at all."""
-    number = len(list(partial.glob("chunk-*.npz")))
+    """One file per chunk, renamed into place: it is there whole or not at all. Numbered after
+    the last one there: later chunks are read last, and win."""
+    number = max((int(path.name[6:12]) for path in partial.glob("chunk-*[0-9].npz")),
+                 default=-1) + 1
     meta = [[rel, d.size, d.mtime_ns, d.reason] for rel, d in chunk]
     vectors = np.stack([d.vector for _, d in chunk if d.vector is not None] or
                        [np.zeros(0, np.float32)])
@@ -375,6 +403,21 @@ def _write_chunk(partial: Path, chunk: list[tuple[str, _Done]]) -> None:
         file.flush()
         os.fsync(file.fileno())  # on disk before it counts: a crash then loses at most this one
     os.replace(tmp, partial / f"chunk-{number:06d}.npz")
+
+
+def _compact_partial(partial: Path, resumed: dict[str, _Done]) -> None:
+    """Fold the chunks that killed runs left into one (what this run resumes from), and delete
+    the rest, half-written ones too: however often runs are killed, the next starts from one
+    chunk. Killed in between, both are there and read alike; killed before, nothing changed."""
+    for stale in partial.glob("chunk-*.tmp.npz"):
+        stale.unlink(missing_ok=True)
+    chunks = list(partial.glob("chunk-*[0-9].npz"))
+    if len(chunks) <= 1:
+        return
+    if resumed:
+        _write_chunk(partial, list(resumed.items()))
+    for path in chunks:
+        path.unlink(missing_ok=True)
 
 
 def _read_partial(partial: Path, fingerprint: str) -> dict[str, _Done]:

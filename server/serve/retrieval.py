@@ -25,6 +25,10 @@ from server.serve.spelling import Speller
 from server.vectors import normalized
 from server.wordspace import WordSpace
 
+# Correcting a non-word costs up to ~20 ms (two-edit candidates, docs/text-space.md): a query of
+# 500 characters of typos would otherwise hold the event loop for seconds
+MAX_CORRECTIONS = 8
+
 
 class Hit(NamedTuple):
     id: int
@@ -173,6 +177,9 @@ class Retriever:
             if others := self.speller.more_common(word):
                 reading.suggestions.append((word, others))
             return word, "english", self.english.joint_vector(word)
+        if len(reading.corrections) >= MAX_CORRECTIONS:
+            raise QueryError(f"too many unknown words: at most {MAX_CORRECTIONS} are corrected "
+                             "in one query")
         corrected = self.speller.correct(word)
         if corrected is None:
             suggestions = self.speller.suggest(word)

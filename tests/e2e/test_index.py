@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import IndexOptions, build_index, scan_folder
 from server.serve.search import ExactSearch, FaissSearch
+from server.serve.stress.common import Target
 from tests.conftest import REPO
 
 PHOTOS = {"astronaut": samples.astronaut, "coffee": samples.coffee, "cat": samples.chelsea,
@@ -144,8 +146,15 @@ def test_rerun_does_only_the_new_work_and_keeps_ids(tmp_path, encoder):
     index_folder(folder, index, encoder)
     before = {item.path: item.id for item in Gallery(index).all_items()}
 
+    generation = json.loads((index / "manifest.json").read_text())["generation"]
     again = index_folder(folder, index, encoder)
     assert (again.embedded, again.reused, again.removed, again.skipped) == (0, 10, 0, [])
+    # nothing to do, nothing written; a changed caption alone is a new generation
+    assert json.loads((index / "manifest.json").read_text())["generation"] == generation
+    (folder / "photos" / "cat.txt").write_text("a cat on a wall\n")
+    index_folder(folder, index, encoder)
+    assert json.loads((index / "manifest.json").read_text())["generation"] == generation + 1
+    assert Gallery(index).by_id(before["photos/cat.jpg"]).caption == "a cat on a wall"
 
     (folder / "photos" / "rocket.jpg").unlink()
     _save(Image.fromarray(samples.astronaut()[::-1]), folder / "photos" / "coffee.jpg")
@@ -240,13 +249,12 @@ def test_killed_indexer_leaves_the_index_intact_and_resumes(tmp_path, encoder):
 
     process = subprocess.Popen(_index_command(folder, index), cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while len(list((index / "partial").glob("chunk-*[0-9].npz"))) < 2:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the indexer never wrote a chunk"
-        time.sleep(0.05)
+    _wait_for_chunks(process, index, 2)
+    workers = [child.pid for child in Target(0, process.pid).children()]
+    assert workers, "the indexer has no decoding worker"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    _assert_gone(workers)  # decoding workers die with the indexer (PR_SET_PDEATHSIG)
 
     assert (index / "manifest.json").read_text() == manifest
     gallery = Gallery(index, model_fingerprint=encoder.fingerprint)
@@ -265,6 +273,52 @@ def test_killed_indexer_leaves_the_index_intact_and_resumes(tmp_path, encoder):
     order = [item.path for item in fresh.all_items()]
     rows = [order.index(item.path) for item in final.all_items()]
     assert np.allclose(np.asarray(final.vectors), np.asarray(fresh.vectors)[rows], atol=1e-5)
+
+
+def test_chunks_of_killed_runs_do_not_pile_up(tmp_path, encoder):
+    folder, index = tmp_path / "gallery", tmp_path / "index"
+    base = samples.coffee()
+    for i in range(40):
+        _save(Image.fromarray(np.roll(base, 7 * i, axis=1)), folder / f"{i:02d}.jpg")
+    first = None
+    for _ in range(2):  # killed after writing its own second chunk (past the folded one)
+        process = subprocess.Popen(_index_command(folder, index), cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = _wait_for_chunks(process, index, 3, after=first)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    chunks = list((index / "partial").glob("chunk-*.npz"))
+    assert len(chunks) <= 4, sorted(path.name for path in chunks)  # 3 + 3 without folding
+    resumed = subprocess.run(_index_command(folder, index), cwd=REPO, capture_output=True,
+                             text=True, check=True)
+    assert " 40 images indexed" in " " + resumed.stdout and not (index / "partial").exists()
+
+
+def _chunk_numbers(index: Path) -> list[int]:
+    return sorted(int(path.name[6:12]) for path in (index / "partial").glob("chunk-*[0-9].npz"))
+
+
+def _wait_for_chunks(process: subprocess.Popen, index: Path, count: int,
+                     after: int | None = None) -> int:
+    """Wait until the partial folder holds `count` chunks numbered above `after`; returns the
+    highest number then."""
+    deadline = time.monotonic() + 120
+    while True:
+        numbers = [n for n in _chunk_numbers(index) if after is None or n > after]
+        if len(numbers) >= count:
+            return max(numbers)
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the indexer did not write its chunks"
+        time.sleep(0.02)
+
+
+def _assert_gone(pids: list[int], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if Target(0, pid).alive()]
+    assert not alive, f"processes outlived the indexer: {alive}"
 
 
 def _clustered(count: int, dim: int = 64, seed: int = 0) -> np.ndarray:

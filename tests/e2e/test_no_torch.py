@@ -24,7 +24,7 @@ report = build_index(scan_folder(folder), folder, index, ImageEncoder(), words=l
 app = load_app(DEFAULT_MODEL_DIR, index)
 
 async def ask():
-    session = Session()
+    session = Session(app.clients.join("127.0.0.1"), asyncio.get_running_loop().create_future())
     uploaded = await app.reply((folder / "cat.jpg").read_bytes(), session)
     answer = await app.reply(json.dumps({"type": "query", "q": "[UPLOAD_1]+grass", "k": 3}),
                              session)

@@ -137,13 +137,18 @@ def test_every_seed_example_gets_ranked_images(client, query):
     assert reply["nearest_words"] and reply["ms"] >= 0
 
 
-def test_browse_pages_through_the_gallery_in_id_order(client, ids):
+def test_browse_pages_through_the_gallery_by_key_in_id_order(client, ids):
     first = client.send({"type": "browse", "k": 5})
     assert first["type"] == "gallery" and first["total"] == len(ids)
     assert [r["id"] for r in first["results"]] == [1, 2, 3, 4, 5]  # [IMG_n]: the n-th image
-    rest = client.send({"type": "browse", "offset": 5, "k": 100})
+    assert first["after"] == 0 and first["next"] == 5
+    rest = client.send({"type": "browse", "after": first["next"], "k": 100})
     assert [r["id"] for r in rest["results"]] == sorted(ids.values())[5:]
-    assert client.send({"type": "browse", "offset": -1})["code"] == "bad_request"
+    assert rest["next"] is None  # the last page
+    exact = client.send({"type": "browse", "after": 0, "k": len(ids)})
+    assert len(exact["results"]) == len(ids) and exact["next"] is None
+    for bad in ({"after": -1}, {"after": "5"}, {"offset": 5}):
+        assert client.send({"type": "browse", **bad})["code"] == "bad_request"
 
 
 def test_words_find_their_pictures(client, ids):
@@ -232,6 +237,7 @@ BAD_INPUTS = [
     ("too many terms", {"type": "query", "q": "+".join(["cat"] * 40)}, "bad_query"),
     ("too many characters", {"type": "query", "q": "cat " * 200}, "bad_query"),
     ("terms that cancel", {"type": "query", "q": "cat-cat"}, "bad_query"),
+    ("too many misspellings", {"type": "query", "q": "+".join(["coffe"] * 9)}, "bad_query"),
     ("exclude not a bool", {"type": "query", "q": "cat", "exclude_query_images": "no"},
      "bad_request"),
     ("oversized message", json.dumps({"type": "query", "q": "x" * 100_000}), "too_large"),
