@@ -212,9 +212,10 @@ class App:
             closed.cancel()
 
     async def reply(self, message: str | bytes, session: Session) -> dict:
+        """The answer to one message, or the error it gets; charges its work to its address."""
         started = time.perf_counter()
         session.cost = MESSAGE_COST
-        request_id: str | int | None = None
+        request_id: str | int | None = None  # until the request's own is known to be valid
         try:
             if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
                 self._admit(session)
@@ -222,28 +223,11 @@ class App:
             try:
                 request = _decode(message)
                 request_id = _request_id(request)
-            finally:  # a flood of garbage is refused like any other: `busy` wins
+            finally:  # a flood of garbage is refused like anything else: `busy` wins
                 self._admit(session)
-            kind = request.get("type")
-            if kind == "query":
-                return await self.query(request, session, started)
-            if kind == "browse":
-                return self.browse(request, session, started)
-            if kind == "ping":
-                return {"type": "pong", "id": request_id}
-            raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
-                                          '{"type": "query", "q": "beach+sunrise"}')
-        except ClientError as error:
-            log.debug("client error %s: %s", error.code, error)
-            reply = {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
-            if error.code == "busy":
-                reply["retry_ms"] = math.ceil(error.retry * 1e3)
-                # not charged, or retry_ms would be too soon; the connection is not read for
-                # that long instead (`handle`), which bounds what busy replies cost
-                session.cost = 0.0
-            return reply
-        except QueryError as error:
-            return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error)}
+            return await self._dispatch(request, request_id, session, started)
+        except (ClientError, QueryError) as error:
+            return self._error(error, request_id, session)
         except Gone:
             raise
         except Exception:
@@ -252,6 +236,30 @@ class App:
                     "error": "the server failed to answer this message (it is logged)"}
         finally:
             self.clients.charge(session.ticket, session.cost)
+
+    async def _dispatch(self, request: dict, request_id: str | int | None, session: Session,
+                        started: float) -> dict:
+        kind = request.get("type")
+        if kind == "query":
+            return await self.query(request, session, started)
+        if kind == "browse":
+            return self.browse(request, session, started)
+        if kind == "ping":
+            return {"type": "pong", "id": request_id}
+        raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
+                                      '{"type": "query", "q": "beach+sunrise"}')
+
+    @staticmethod
+    def _error(error: ClientError | QueryError, request_id: object, session: Session) -> dict:
+        code = error.code if isinstance(error, ClientError) else "bad_query"
+        log.debug("client error %s: %s", code, error)
+        reply = {"type": "error", "id": request_id, "code": code, "error": str(error)}
+        if isinstance(error, ClientError) and code == "busy":
+            reply["retry_ms"] = math.ceil(error.retry * 1e3)
+            # not charged, or retry_ms would be too soon; the connection is not read for that
+            # long instead (`handle`), which bounds what busy replies cost
+            session.cost = 0.0
+        return reply
 
     def _admit(self, session: Session) -> None:
         """Refuse the message if its client address has used up its share of the server."""
