@@ -13,7 +13,6 @@ strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import itertools
 import json
@@ -23,11 +22,10 @@ import mimetypes
 import multiprocessing
 import os
 import re
-import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +46,7 @@ from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
 from server.serve.spelling import SpellingIndex
-from server.serve.workers import UPLOAD_NICENESS, decode_upload, start_upload_decoder
+from server.serve.workers import embed_upload, start_upload_worker
 
 log = logging.getLogger("wordpix.server")
 T = TypeVar("T")
@@ -169,12 +167,10 @@ class App:
         self.limits = limits
         self.clients = Clients(limits)
         self.batcher = Batcher(retriever, self.clients)
-        # decoding takes tens of milliseconds to seconds: in `upload_slots` worker processes
-        # at a lower priority (server/serve/workers.py), started now, before the event loop
-        # has signal handlers and threads that a fork would copy; the CNN in one thread, also
-        # at a lower priority
-        self.decoders = _start_decoders(limits.upload_slots)
-        self.cnn = ThreadPoolExecutor(1, "cnn", initializer=_lower_thread_priority)
+        # decoding and the CNN take tens of milliseconds to seconds: in `upload_slots` worker
+        # processes at a lower priority (server/serve/workers.py), started now, before the
+        # event loop has signal handlers and threads that a fork would copy
+        self.workers = _start_workers(limits.upload_slots, encoder.directory)
         self.web_files = {f"/{p.name}": p for p in Path(web_dir).iterdir() if p.is_file()} \
             if Path(web_dir).is_dir() else {}
         if "/index.html" in self.web_files:
@@ -309,12 +305,10 @@ class App:
         if len(data) > MAX_UPLOAD:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
-        pixels, decode_seconds, reason = await self._unless_gone(session, self._decode(data))
-        session.cost += decode_seconds
-        if pixels is None:
+        vector, seconds, reason = await self._unless_gone(session, self._embed(data))
+        session.cost += seconds
+        if vector is None:
             raise ClientError("bad_upload", f"the upload is not a usable image: {reason}")
-        vector, embed_seconds = await self._unless_gone(session, self._embed(pixels))
-        session.cost += embed_seconds
         number = next(session.numbers)
         session.uploads[number] = vector
         while len(session.uploads) > MAX_UPLOADS:
@@ -333,25 +327,17 @@ class App:
             raise Gone
         return task.result()
 
-    async def _decode(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
-        decoders = self.decoders
+    async def _embed(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
+        workers = self.workers
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                decoders, decode_upload, data, self.encoder.image_size, MAX_UPLOAD_PIXELS,
-                self.limits.upload_memory)
+                workers, embed_upload, data, MAX_UPLOAD_PIXELS, self.limits.upload_memory)
         except BrokenProcessPool:  # a worker died (a decoder crashed): start afresh
-            log.warning("an upload decoder died; starting new ones")
-            if self.decoders is decoders:
-                decoders.shutdown(wait=False, cancel_futures=True)
-                self.decoders = _start_decoders(self.limits.upload_slots)
+            log.warning("an upload worker died; starting new ones")
+            if self.workers is workers:
+                workers.shutdown(wait=False, cancel_futures=True)
+                self.workers = _start_workers(self.limits.upload_slots, self.encoder.directory)
             return None, 0.0, "it made the image decoder fail"
-
-    async def _embed(self, pixels: np.ndarray) -> tuple[np.ndarray, float]:
-        def embed() -> tuple[np.ndarray, float]:
-            started = time.thread_time()
-            return self.encoder.embed_inputs(pixels[None])[0], time.thread_time() - started
-
-        return await asyncio.get_running_loop().run_in_executor(self.cnn, embed)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -392,21 +378,14 @@ class App:
         return None
 
 
-def _start_decoders(count: int) -> ProcessPoolExecutor:
-    """Upload decoding processes, forked now (a fork copies only this thread, and at start-up
-    no other thread holds a lock the child could need)."""
+def _start_workers(count: int, model_dir: Path) -> ProcessPoolExecutor:
+    """Upload worker processes, forked now (a fork copies only this thread, and at start-up no
+    other thread holds a lock the child could need)."""
     pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
-                               initializer=start_upload_decoder)
+                               initializer=start_upload_worker, initargs=(model_dir,))
     for _ in range(count):
         pool.submit(int)  # forks the workers at once
     return pool
-
-
-def _lower_thread_priority() -> None:
-    """Run this thread (the CNN's) at a lower priority: on Linux, `setpriority` with a thread's
-    id sets that thread's niceness alone."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICENESS)
 
 
 def _content_type(name: str) -> str:
@@ -493,8 +472,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     spelling = SpellingIndex(words.words)
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
-    # one thread: the CNN runs in the (lower-priority) upload thread that calls it, and no
-    # thread of ONNX Runtime's own competes with the event loop
+    # here for the model's fingerprint and input size: the upload workers run their own CNN
     encoder = ImageEncoder(model_dir, threads=1)
     timings["cnn"] = time.perf_counter() - start
     start = time.perf_counter()
