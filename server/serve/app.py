@@ -13,7 +13,6 @@ strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http
 import itertools
 import json
@@ -23,11 +22,10 @@ import mimetypes
 import multiprocessing
 import os
 import re
-import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +49,7 @@ from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
 from server.serve.spelling import Speller
-from server.serve.workers import UPLOAD_NICENESS, decode_upload, start_upload_decoder
+from server.serve.workers import embed_upload, start_upload_worker
 
 log = logging.getLogger("wordpix.server")
 T = TypeVar("T")
@@ -179,12 +177,10 @@ class App:
         self.limits = limits
         self.clients = Clients(limits)
         self.batcher = Batcher(retriever, self.clients)
-        # decoding takes tens of milliseconds to seconds: in `upload_slots` worker processes
-        # at a lower priority (server/serve/workers.py), started now, before the event loop
-        # has signal handlers and threads that a fork would copy; the CNN in one thread, also
-        # at a lower priority
-        self.decoders = _start_decoders(limits.upload_slots)
-        self.cnn = ThreadPoolExecutor(1, "cnn", initializer=_lower_thread_priority)
+        # decoding and the CNN take tens of milliseconds to seconds: in `upload_slots` worker
+        # processes at a lower priority (server/serve/workers.py), started now, before the
+        # event loop has signal handlers and threads that a fork would copy
+        self.workers = _start_workers(limits.upload_slots, encoder.directory)
         self.web_files = _web_files(web_dir)
         offered = offer(retriever)
         self.hello = json.dumps({
@@ -218,9 +214,10 @@ class App:
             closed.cancel()
 
     async def reply(self, message: str | bytes, session: Session) -> dict:
+        """The answer to one message, or the error it gets; charges its work to its address."""
         started = time.perf_counter()
         session.cost = MESSAGE_COST
-        request_id: str | int | None = None
+        request_id: str | int | None = None  # until the request's own is known to be valid
         try:
             if isinstance(message, bytes) and message.lstrip()[:1] != b"{":
                 self._admit(session)
@@ -228,31 +225,11 @@ class App:
             try:
                 request = _decode(message)
                 request_id = _request_id(request)
-            finally:  # a flood of garbage is refused like any other: `busy` wins
+            finally:  # a flood of garbage is refused like anything else: `busy` wins
                 self._admit(session)
-            kind = request.get("type")
-            if kind == "query":
-                return await self.query(request, session, started)
-            if kind == "browse":
-                return self.browse(request, session, started)
-            if kind == "describe":
-                return self.describe(request, started)
-            if kind == "ping":
-                return {"type": "pong", "id": request_id}
-            raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
-                                          '{"type": "query", "q": "beach+sunrise"}')
-        except ClientError as error:
-            log.debug("client error %s: %s", error.code, error)
-            reply = {"type": "error", "id": request_id, "code": error.code, "error": str(error)}
-            if error.code == "busy":
-                reply["retry_ms"] = math.ceil(error.retry * 1e3)
-                # not charged, or retry_ms would be too soon; the connection is not read for
-                # that long instead (`handle`), which bounds what busy replies cost
-                session.cost = 0.0
-            return reply
-        except QueryError as error:
-            return {"type": "error", "id": request_id, "code": "bad_query", "error": str(error),
-                    **_unknown_word(error)}
+            return await self._dispatch(request, request_id, session, started)
+        except (ClientError, QueryError) as error:
+            return self._error(error, request_id, session)
         except Gone:
             raise
         except Exception:
@@ -261,6 +238,34 @@ class App:
                     "error": "the server failed to answer this message (it is logged)"}
         finally:
             self.clients.charge(session.ticket, session.cost)
+
+    async def _dispatch(self, request: dict, request_id: str | int | None, session: Session,
+                        started: float) -> dict:
+        kind = request.get("type")
+        if kind == "query":
+            return await self.query(request, session, started)
+        if kind == "browse":
+            return self.browse(request, session, started)
+        if kind == "describe":
+            return self.describe(request, started)
+        if kind == "ping":
+            return {"type": "pong", "id": request_id}
+        raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
+                                      '{"type": "query", "q": "beach+sunrise"}')
+
+    @staticmethod
+    def _error(error: ClientError | QueryError, request_id: object, session: Session) -> dict:
+        code = error.code if isinstance(error, ClientError) else "bad_query"
+        log.debug("client error %s: %s", code, error)
+        reply = {"type": "error", "id": request_id, "code": code, "error": str(error)}
+        if isinstance(error, QueryError):
+            reply |= _unknown_word(error)
+        if isinstance(error, ClientError) and code == "busy":
+            reply["retry_ms"] = math.ceil(error.retry * 1e3)
+            # not charged, or retry_ms would be too soon; the connection is not read for that
+            # long instead (`handle`), which bounds what busy replies cost
+            session.cost = 0.0
+        return reply
 
     def _admit(self, session: Session) -> None:
         """Refuse the message if its client address has used up its share of the server."""
@@ -324,12 +329,10 @@ class App:
         if len(data) > MAX_UPLOAD:
             raise ClientError("bad_upload", f"the image is too large ({len(data):,} bytes, at "
                                             f"most {MAX_UPLOAD:,})")
-        pixels, decode_seconds, reason = await self._unless_gone(session, self._decode(data))
-        session.cost += decode_seconds
-        if pixels is None:
+        vector, seconds, reason = await self._unless_gone(session, self._embed(data))
+        session.cost += seconds
+        if vector is None:
             raise ClientError("bad_upload", f"the upload is not a usable image: {reason}")
-        vector, embed_seconds = await self._unless_gone(session, self._embed(pixels))
-        session.cost += embed_seconds
         number = next(session.numbers)
         session.uploads[number] = vector
         while len(session.uploads) > MAX_UPLOADS:
@@ -348,25 +351,17 @@ class App:
             raise Gone
         return task.result()
 
-    async def _decode(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
-        decoders = self.decoders
+    async def _embed(self, data: bytes) -> tuple[np.ndarray | None, float, str | None]:
+        workers = self.workers
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                decoders, decode_upload, data, self.encoder.image_size, MAX_UPLOAD_PIXELS,
-                self.limits.upload_memory)
+                workers, embed_upload, data, MAX_UPLOAD_PIXELS, self.limits.upload_memory)
         except BrokenProcessPool:  # a worker died (a decoder crashed): start afresh
-            log.warning("an upload decoder died; starting new ones")
-            if self.decoders is decoders:
-                decoders.shutdown(wait=False, cancel_futures=True)
-                self.decoders = _start_decoders(self.limits.upload_slots)
+            log.warning("an upload worker died; starting new ones")
+            if self.workers is workers:
+                workers.shutdown(wait=False, cancel_futures=True)
+                self.workers = _start_workers(self.limits.upload_slots, self.encoder.directory)
             return None, 0.0, "it made the image decoder fail"
-
-    async def _embed(self, pixels: np.ndarray) -> tuple[np.ndarray, float]:
-        def embed() -> tuple[np.ndarray, float]:
-            started = time.thread_time()
-            return self.encoder.embed_inputs(pixels[None])[0], time.thread_time() - started
-
-        return await asyncio.get_running_loop().run_in_executor(self.cnn, embed)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -407,21 +402,14 @@ class App:
         return None
 
 
-def _start_decoders(count: int) -> ProcessPoolExecutor:
-    """Upload decoding processes, forked now (a fork copies only this thread, and at start-up
-    no other thread holds a lock the child could need)."""
+def _start_workers(count: int, model_dir: Path) -> ProcessPoolExecutor:
+    """Upload worker processes, forked now (a fork copies only this thread, and at start-up no
+    other thread holds a lock the child could need)."""
     pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"),
-                               initializer=start_upload_decoder)
+                               initializer=start_upload_worker, initargs=(model_dir,))
     for _ in range(count):
         pool.submit(int)  # forks the workers at once
     return pool
-
-
-def _lower_thread_priority() -> None:
-    """Run this thread (the CNN's) at a lower priority: on Linux, `setpriority` with a thread's
-    id sets that thread's niceness alone."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICENESS)
 
 
 def _content_type(name: str) -> str:
@@ -553,8 +541,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     speller = Speller(words.words, english.index if english else ())
     timings["words"] = time.perf_counter() - start
     start = time.perf_counter()
-    # one thread: the CNN runs in the (lower-priority) upload thread that calls it, and no
-    # thread of ONNX Runtime's own competes with the event loop
+    # here for the model's fingerprint and input size: the upload workers run their own CNN
     encoder = ImageEncoder(model_dir, threads=1)
     timings["cnn"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -31,7 +31,7 @@ class Limits:
     memory: int = 128 * MiB               # bytes of received messages held at once, in all
     memory_wait: float = 10.0             # seconds a connection may wait for memory, then closed
     upload_slots: int = 2                 # uploads decoded at once, in all
-    upload_memory: int = 40 * MiB         # what decoding one upload may take (else refused)
+    upload_memory: int = 38 * MiB         # what decoding one upload may take (else refused)
 
 
 DEFAULT_LIMITS = Limits()

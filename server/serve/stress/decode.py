@@ -1,8 +1,9 @@
-"""What decoding one upload costs, by format: peak memory measured in a fresh process.
+"""What one upload costs its worker, by format: peak memory measured in a fresh process.
 
-Each case is decoded as the server decodes an upload (`decode_upload`, with the server's default
-limits) in a process of its own, which reports how far its peak resident memory rose, what
-`decoding_memory` estimated, and whether the image was accepted. Accepted uploads must stay
+Each case is embedded as the server's upload workers embed an upload (`embed_upload`: decoding
+and the CNN, with the server's default limits) in a process of its own, which reports how far
+its peak resident memory rose, what `decoding_memory` estimated, and whether the image was
+accepted. Accepted uploads must stay
 within 60 MB with the largest message (10 MiB); the others must be refused before decoding.
 """
 
@@ -25,8 +26,8 @@ from server.serve.stress.common import REPO, Target
 MAX_UPLOAD_PIXELS = 24_000_000  # the server's (server.serve.app); not imported: it loads ONNX
 NETWORK_SIZE = 240
 # (format, Pillow mode, megapixels): the largest of each kind the server accepts, and some beyond
-CASES = [("JPEG", "RGB", 24.0), ("PNG", "RGB", 10.4), ("PNG", "RGBA", 5.2), ("PNG", "L", 24.0),
-         ("PNG", "I;16", 6.9), ("GIF", "P", 8.3), ("WEBP", "RGB", 2.6), ("BMP", "RGB", 2.5),
+CASES = [("JPEG", "RGB", 24.0), ("PNG", "RGB", 9.8), ("PNG", "RGBA", 4.9), ("PNG", "L", 24.0),
+         ("PNG", "I;16", 6.5), ("GIF", "P", 7.9), ("WEBP", "RGB", 2.4), ("BMP", "RGB", 2.5),
          ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0), ("PNG", "RGBA", 24.0)]
 MAX_UPLOAD = 10 * 2**20  # the server's largest upload message
 
@@ -57,10 +58,16 @@ def make_case(format: str, mode: str, megapixels: float, folder: Path) -> Path:
 
 
 def probe(path: str) -> None:
-    """In a fresh process: decode one file as an upload and print what it cost, as JSON."""
+    """In a fresh process made an upload worker: embed one file as an upload (decoding and the
+    CNN, warmed up first on a small image) and print what it cost, as JSON."""
+    from server.artifacts import DEFAULT_MODEL_DIR
     from server.images import decoding_memory
-    from server.serve.workers import decode_upload
+    from server.serve.workers import embed_upload, start_upload_worker
 
+    start_upload_worker(DEFAULT_MODEL_DIR)
+    warm = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(warm, "PNG")
+    embed_upload(warm.getvalue(), MAX_UPLOAD_PIXELS, DEFAULT_LIMITS.upload_memory)
     data = Path(path).read_bytes()
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -72,11 +79,10 @@ def probe(path: str) -> None:
     process = Target(0, os.getpid())  # VmHWM: ru_maxrss would start at the parent's size
     before = process.peak()
     started = time.perf_counter()
-    pixels, _, reason = decode_upload(data, NETWORK_SIZE, MAX_UPLOAD_PIXELS,
-                                      DEFAULT_LIMITS.upload_memory)
+    vector, _, reason = embed_upload(data, MAX_UPLOAD_PIXELS, DEFAULT_LIMITS.upload_memory)
     seconds = time.perf_counter() - started
     rise = process.peak() - before
-    print(json.dumps({"accepted": pixels is not None, "peak_rise": rise, "estimate": estimate,
+    print(json.dumps({"accepted": vector is not None, "peak_rise": rise, "estimate": estimate,
                       "seconds": seconds, "reason": reason or ""}))
 
 

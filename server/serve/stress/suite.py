@@ -95,7 +95,7 @@ class Workspace:
         width = int((self.sizes.upload_megapixels * 1e6 * 1.5) ** 0.5)
         height = int(self.sizes.upload_megapixels * 1e6 / width)
         return [self.image("photo", width, height, "JPEG", 6),
-                self.image("screenshot", 3872, 2592, "PNG", 0),  # 10 Mpx: ~40 MiB to decode
+                self.image("screenshot", 3776, 2520, "PNG", 0),  # 9.5 Mpx: ~36 MiB to decode
                 self.image("huge", width, height, "WEBP", 6)]
 
     def server(self, name: str, flags: list[str] | None = None) -> ServerProcess:
