@@ -94,6 +94,8 @@ _CONVERTED = {"1": 1, "P": 4, "PA": 4, "RGBA": 4, "LA": 4, "I;16": 4, "I;16L": 4
 # libwebp decodes into a canvas of its own, which Pillow copies twice: 16 bytes a pixel in all,
 # with or without alpha
 _WEBP_PER_PIXEL = 16
+# what other formats take beyond that, measured: Pillow's GIF and BMP readers copy some rows
+_FORMAT_EXTRA = {"GIF": 1, "BMP": 3}
 
 
 def decoding_memory(image: Image.Image) -> int:
@@ -107,6 +109,7 @@ def decoding_memory(image: Image.Image) -> int:
         per_pixel += 4  # to RGBA, then premultiplied for reducing
     if image.format == "WEBP":
         per_pixel = max(per_pixel, _WEBP_PER_PIXEL)
+    per_pixel += _FORMAT_EXTRA.get(image.format or "", 0)
     return width * height * per_pixel
 
 

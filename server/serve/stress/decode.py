@@ -27,7 +27,7 @@ MAX_UPLOAD_PIXELS = 24_000_000  # the server's (server.serve.app); not imported:
 NETWORK_SIZE = 240
 # (format, Pillow mode, megapixels): the largest of each kind the server accepts, and some beyond
 CASES = [("JPEG", "RGB", 24.0), ("PNG", "RGB", 9.8), ("PNG", "RGBA", 4.9), ("PNG", "L", 24.0),
-         ("PNG", "I;16", 6.5), ("GIF", "P", 7.9), ("WEBP", "RGB", 2.4), ("BMP", "RGB", 2.5),
+         ("PNG", "I;16", 6.5), ("GIF", "P", 6.5), ("WEBP", "RGB", 2.4), ("BMP", "RGB", 2.5),
          ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0), ("PNG", "RGBA", 24.0)]
 MAX_UPLOAD = 10 * 2**20  # the server's largest upload message
 
