@@ -3,14 +3,17 @@
     python -m scripts.index ~/Pictures --index runs/index/pictures
     python -m scripts.index --dataset flickr8k --split test --index runs/index/flickr8k-test
     python -m scripts.index --dataset tuxpaint --index runs/index/tuxpaint
+    python -m scripts.index /shared/photos --index /shared/index/photos --ray head:6379
 
 Run it again after adding, changing or deleting images: only those are (re)embedded. Ctrl-C or a
 crash loses at most one chunk; the next run resumes. Bad files are skipped and listed.
+`--ray` embeds on Ray (`pip install .[scale]`): a local one, or a cluster's (docs/scale.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -24,8 +27,10 @@ from server.serve.indexer import (
     IndexReport,
     build_index,
     dataset_sources,
+    embed_here,
     scan_folder,
 )
+from server.serve.ray_indexer import RayEmbedder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rebuild", action="store_true",
                         help="re-embed everything (needed after changing the model)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="embed on Ray: alone, RAY_ADDRESS's cluster or a local Ray started "
+                        "for this run; with an ADDRESS (head:6379), that cluster's")
+    parser.add_argument("--actors", type=int, help="with --ray: embedding actors (default: one "
+                        "per two CPUs of the cluster)")
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.dataset is None):
         parser.error("give either a folder or --dataset")
@@ -71,8 +81,19 @@ def run(argv: list[str] | None = None) -> IndexReport:
     options = IndexOptions(batch_size=args.batch_size, chunk_size=args.chunk_size,
                            workers=args.workers, dtype=args.dtype, rebuild=args.rebuild,
                            progress=not args.quiet)
-    return build_index(sources, root, args.index, ImageEncoder(args.model),
-                       words=load_word_space(args.model), options=options)
+    embedder = embed_here if args.ray is None else _ray_embedder(args)
+    report = build_index(sources, root, args.index, ImageEncoder(args.model),
+                         words=load_word_space(args.model), options=options, embedder=embedder)
+    if isinstance(embedder, RayEmbedder):  # the work of each node, for the log
+        for node, count in embedder.per_node.most_common():
+            logging.info("node %s embedded %d images", node[:12], count)
+    return report
+
+
+def _ray_embedder(args: argparse.Namespace) -> RayEmbedder:
+    if importlib.util.find_spec("ray") is None:  # said now, before any planning
+        raise ValueError("--ray needs Ray: pip install '.[scale]'")
+    return RayEmbedder(address=args.ray or None, actors=args.actors)
 
 
 def main() -> None:
