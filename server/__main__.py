@@ -8,10 +8,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import get_args
 
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.app import WEB_DIR, load_app, start
 from server.serve.gallery import GalleryError
+from server.serve.search import Backend
 
 DEFAULT_INDEX = Path("runs/index/gallery")
 
@@ -32,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", type=Path, default=DEFAULT_INDEX,
                         help="a gallery index made by `python -m scripts.index`")
     parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
-    parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto")
+    parser.add_argument("--backend", choices=get_args(Backend), default="auto",
+                        help="auto: exact up to 200,000 images, faiss IVF up to 1M, compressed "
+                        "(IVF-PQ, memory-mapped: docs/scale.md) beyond")
     parser.add_argument("--caption-weight", type=_non_negative, default=1.0,
                         help="for images with a caption, rank by picture + this x caption "
                         "(0: by the picture alone)")
@@ -77,7 +81,7 @@ def run(argv: list[str] | None = None) -> None:
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         asyncio.run(main(arguments))
-    except (GalleryError, FileNotFoundError) as error:
+    except (GalleryError, FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
 
 

@@ -301,9 +301,9 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     timings["gallery"] = time.perf_counter() - start
     app = App(Retriever(words, gallery, search, spelling, vectors), encoder, web_dir,
               name=Path(index_dir).name)
-    log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s",
+    log.info("loaded %d words in %.2f s, the CNN in %.2f s, %d gallery images in %.2f s (%s)",
              len(words), timings["words"], timings["cnn"], len(gallery),
-             timings["gallery"])
+             timings["gallery"], type(search).__name__)
     return app
 
 
