@@ -5,6 +5,7 @@
     python -m scripts.bench_scale search --size 1000000 --work runs/bench/1m --real ...
     python -m scripts.bench_scale search --size 10000000 --work runs/bench/10m --real ... \\
         --candidates chosen
+    python -m scripts.bench_scale rows --work runs/bench/10m
 
 1. indexing: the single-process indexer and the Ray one (a local Ray on this machine, started
    once beforehand and timed apart) on the same real images, alternately, round after round.
@@ -14,6 +15,7 @@
    12 GB), queries that are real (held-out image embeddings, and Flickr8k dev captions through
    the word space), exact top 10 by chunked brute force, then each candidate compressed index
    built (timed) and queried in a fresh process (latency, recall@10, resident memory).
+4. rows: reading the rows a query re-ranks from a cold disk, three ways.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from server.datasets import SHARED_FLICKR8K, read_flickr8k, read_tuxpaint
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery
 from server.serve.indexer import IndexOptions, build_index, dataset_sources
-from server.serve.search import COMPRESSED, CompressedSearch, FaissSearch
+from server.serve.search import COMPRESSED, CompressedSearch, FaissSearch, Rows
 from server.vectors import normalized
 
 K = 10
@@ -395,6 +397,34 @@ def rounded(values: dict[str, float]) -> str:
     return json.dumps({key: round(value) for key, value in values.items()})
 
 
+def bench_rows(work: Path, trials: int = 20, count: int = 100) -> None:
+    """Re-ranking reads ~100 random rows of the vectors file: how long from a cold cache."""
+    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    rng = np.random.default_rng(0)
+    ways = {"through the memory map": lambda rows: np.asarray(vectors[rows]),
+            "pread, row after row": lambda rows: Rows(vectors).read(rows),
+            "fadvise every row, then pread (the server's)": lambda rows: _fetched(vectors,
+                                                                                rows)}
+    print(f"\n## {count} random rows of {len(vectors):,}, the file evicted from the page cache "
+          f"before each of {trials} trials\n\n| how | p50 ms | p90 ms |\n|---|---|---|")
+    for name, read in ways.items():
+        times = []
+        for _ in range(trials):
+            evict(work / "vectors.npy")
+            rows = np.sort(rng.choice(len(vectors), count, replace=False))
+            start = time.perf_counter()
+            read(rows)
+            times.append(time.perf_counter() - start)
+        print(f"| {name} | {np.percentile(times, 50) * 1e3:.1f} | "
+              f"{np.percentile(times, 90) * 1e3:.1f} |", flush=True)
+
+
+def _fetched(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    reader = Rows(vectors)
+    reader.prefetch(rows)
+    return reader.read(rows)
+
+
 def configure(search, name: str, nprobe: int, rerank: int) -> None:
     import faiss
 
@@ -424,6 +454,8 @@ def main() -> None:
     search.add_argument("--ivf", action="store_true",
                         help="also the IVF index that holds the vectors (the server's up to 1M)")
     search.add_argument("--target", type=float, default=0.9, help="recall@10 to reach")
+    rows = commands.add_parser("rows")
+    rows.add_argument("--work", type=Path, required=True, help="a search run's folder")
     query = commands.add_parser("query")
     query.add_argument("--work", type=Path, required=True)
     query.add_argument("--index-name", required=True)
@@ -435,6 +467,8 @@ def main() -> None:
         bench_mixture(args.real)
     elif args.command == "search":
         bench_search(args)
+    elif args.command == "rows":
+        bench_rows(args.work)
     else:
         query_one(args.work, args.index_name, args.target)
 

@@ -16,12 +16,13 @@ import argparse
 import importlib.util
 import logging
 import sys
+import time
 from pathlib import Path
 
 from server.artifacts import DEFAULT_MODEL_DIR, load_word_space
 from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, TUXPAINT_STAMPS, open_dataset
 from server.serve.encoder import ImageEncoder
-from server.serve.gallery import GalleryError
+from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import (
     IndexOptions,
     IndexReport,
@@ -31,6 +32,7 @@ from server.serve.indexer import (
     scan_folder,
 )
 from server.serve.ray_indexer import RayEmbedder
+from server.serve.search import make_search
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,7 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="embed on Ray: alone, RAY_ADDRESS's cluster or a local Ray started "
                         "for this run; with an ADDRESS (head:6379), that cluster's")
     parser.add_argument("--actors", type=int, help="with --ray: embedding actors (default: one "
-                        "per two CPUs of the cluster)")
+                        "per CPU of the cluster)")
+    parser.add_argument("--search-index", action="store_true",
+                        help="then build the faiss index the server will search with (for "
+                        "large galleries: 40 min at 10M images, docs/scale.md), rather than "
+                        "at the server's first start")
+    parser.add_argument("--caption-weight", type=float, default=1.0,
+                        help="with --search-index: the server's --caption-weight")
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.dataset is None):
         parser.error("give either a folder or --dataset")
@@ -87,7 +95,19 @@ def run(argv: list[str] | None = None) -> IndexReport:
     if isinstance(embedder, RayEmbedder):  # the work of each node, for the log
         for node, count in embedder.per_node.most_common():
             logging.info("node %s embedded %d images", node[:12], count)
+    if args.search_index:
+        _build_search(args.index, args.caption_weight)
     return report
+
+
+def _build_search(index: Path, caption_weight: float) -> None:
+    """What the server's first start would do (`load_app`), done now: same files, same names."""
+    gallery = Gallery(index)
+    started = time.perf_counter()
+    search = make_search(gallery.search_vectors(caption_weight),
+                         index_file=gallery.search_cache(caption_weight))
+    logging.info("search index: %s, ready in %.0f s", type(search).__name__,
+                 time.perf_counter() - started)
 
 
 def _ray_embedder(args: argparse.Namespace) -> RayEmbedder:

@@ -148,22 +148,20 @@ class CompressedSearch:
     demand (faiss IO_FLAG_MMAP), so the server starts in a second and its memory stays small.
     PQ scores are approximate: the best `rerank` candidates are scored again against the
     gallery's own vectors (memory-mapped too: only their rows are read), so the order of
-    what is returned is exact. Rows come from disk when the page cache lacks them: they are
-    asked for all at once (docs/scale.md: 100 cold rows in 3 ms rather than 660).
+    what is returned is exact.
     """
 
     def __init__(self, vectors: np.ndarray, index_file: Path, factory: str = COMPRESSED,
                  nprobe: int = NPROBE, rerank: int = RERANK, seed: int = 0):
         import faiss
 
-        self.vectors, self.rerank = vectors, rerank
+        self.rows, self.rerank = Rows(vectors), rerank
         if not index_file.exists():
             tmp = index_file.with_suffix(".tmp")
             faiss.write_index(build_compressed(vectors, factory, seed), str(tmp))
             tmp.replace(index_file)
         self.index = faiss.read_index(str(index_file), faiss.IO_FLAG_MMAP)
         self.set_probes(nprobe)
-        self._mapped = _random_access(vectors)
         _read_ahead(index_file)
 
     def set_probes(self, nprobe: int) -> None:
@@ -183,42 +181,58 @@ class CompressedSearch:
                     excludes: Sequence[Collection[int]] | None = None) -> list[Hits]:
         queries = _units(queries)
         excludes = excludes or [()] * len(queries)
-        want = min(max(self.rerank, k) + max(map(len, excludes)), len(self.vectors))
+        want = min(max(self.rerank, k) + max(map(len, excludes)), len(self.rows.vectors))
         if want <= 0:
             return [_no_hits() for _ in queries]
         _, candidates = self.index.search(queries, want)
-        self._prefetch(candidates[candidates >= 0])
+        self.rows.prefetch(candidates[candidates >= 0])
         return [self._rescored(query, rows[rows >= 0], exclude, k)
                 for query, rows, exclude in zip(queries, candidates, excludes, strict=True)]
-
-    def _prefetch(self, rows: np.ndarray) -> None:
-        """Ask the kernel for every row's pages before reading any (MADV_WILLNEED): from a
-        cold disk they then arrive together rather than one fault after another."""
-        if self._mapped is None:
-            return
-        start = self.vectors.offset % mmap.ALLOCATIONGRANULARITY  # type: ignore[attr-defined]
-        size = self.vectors.strides[0]
-        for row in np.unique(rows).tolist():
-            first = start + row * size
-            page = first - first % mmap.PAGESIZE
-            self._mapped.madvise(mmap.MADV_WILLNEED, page, first + size - page)
 
     def _rescored(self, query: np.ndarray, rows: np.ndarray, exclude: Collection[int],
                   k: int) -> Hits:
         rows = np.sort(rows)  # rows read in file order
-        scores = np.asarray(self.vectors[rows], np.float32) @ query
+        scores = self.rows.read(rows) @ query
         order = np.argsort(-scores, kind="stable")
         return _kept(rows[order], scores[order], exclude, k)
 
 
-def _random_access(vectors: np.ndarray) -> mmap.mmap | None:
-    """The memory map under `vectors`, told that rows are read at random: no read-ahead, which
-    would read 128 KB around every 1.2 KB row (and keep it resident). None if not mapped."""
-    mapped = vectors.base if isinstance(vectors, np.memmap) else None
-    if not isinstance(mapped, mmap.mmap) or not hasattr(mmap, "MADV_RANDOM"):
-        return None
-    mapped.madvise(mmap.MADV_RANDOM)
-    return mapped
+class Rows:
+    """Chosen rows of a matrix, read from its .npy file with pread when it is memory-mapped.
+
+    Reading through the map would work too, but each fault maps the cached pages around it
+    as well: after a few thousand queries the server would show gigabytes of the gallery's
+    file as its own resident memory. Read this way, the rows live in the page cache only,
+    as a database's do. From a cold disk, asking for every row first (fadvise) and then
+    reading them takes 1.8 ms for 100 rows rather than 6.1 (docs/scale.md).
+    """
+
+    def __init__(self, vectors: np.ndarray):
+        self.vectors = vectors
+        # a whole .npy file, not a slice of one (whose offset would not be its own)
+        mapped = vectors if isinstance(vectors, np.memmap) and isinstance(vectors.base,
+                                                                           mmap.mmap) else None
+        self.fd = None if mapped is None else os.open(mapped.filename, os.O_RDONLY)
+        self.offset = 0 if mapped is None else mapped.offset
+        self.size = vectors.strides[0]
+
+    def prefetch(self, rows: np.ndarray) -> None:
+        if self.fd is not None:
+            for row in np.unique(rows).tolist():
+                os.posix_fadvise(self.fd, self.offset + row * self.size, self.size,
+                                 os.POSIX_FADV_WILLNEED)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        if self.fd is None:
+            return np.asarray(self.vectors[rows], np.float32)
+        raw = b"".join(os.pread(self.fd, self.size, self.offset + row * self.size)
+                       for row in rows.tolist())
+        return np.frombuffer(raw, self.vectors.dtype).reshape(len(rows), -1).astype(np.float32)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "fd", None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _read_ahead(path: Path) -> None:
