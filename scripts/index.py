@@ -3,29 +3,36 @@
     python -m scripts.index ~/Pictures --index runs/index/pictures
     python -m scripts.index --dataset flickr8k --split test --index runs/index/flickr8k-test
     python -m scripts.index --dataset tuxpaint --index runs/index/tuxpaint
+    python -m scripts.index /shared/photos --index /shared/index/photos --ray head:6379
 
 Run it again after adding, changing or deleting images: only those are (re)embedded. Ctrl-C or a
 crash loses at most one chunk; the next run resumes. Bad files are skipped and listed.
+`--ray` embeds on Ray (`pip install .[scale]`): a local one, or a cluster's (docs/scale.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
+import time
 from pathlib import Path
 
 from server.artifacts import DEFAULT_MODEL_DIR, load_word_space
 from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, TUXPAINT_STAMPS, open_dataset
 from server.serve.encoder import ImageEncoder
-from server.serve.gallery import GalleryError
+from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import (
     IndexOptions,
     IndexReport,
     build_index,
     dataset_sources,
+    embed_here,
     scan_folder,
 )
+from server.serve.ray_indexer import RayEmbedder
+from server.serve.search import make_search
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +56,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rebuild", action="store_true",
                         help="re-embed everything (needed after changing the model)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="embed on Ray: alone, RAY_ADDRESS's cluster or a local Ray started "
+                        "for this run; with an ADDRESS (head:6379), that cluster's")
+    parser.add_argument("--actors", type=int, help="with --ray: embedding actors (default: one "
+                        "per CPU of the cluster)")
+    parser.add_argument("--search-index", action="store_true",
+                        help="then build the faiss index the server will search with (for "
+                        "large galleries: 40 min at 10M images, docs/scale.md), rather than "
+                        "at the server's first start")
+    parser.add_argument("--caption-weight", type=float, default=1.0,
+                        help="with --search-index: the server's --caption-weight")
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.dataset is None):
         parser.error("give either a folder or --dataset")
@@ -71,8 +89,31 @@ def run(argv: list[str] | None = None) -> IndexReport:
     options = IndexOptions(batch_size=args.batch_size, chunk_size=args.chunk_size,
                            workers=args.workers, dtype=args.dtype, rebuild=args.rebuild,
                            progress=not args.quiet)
-    return build_index(sources, root, args.index, ImageEncoder(args.model),
-                       words=load_word_space(args.model), options=options)
+    embedder = embed_here if args.ray is None else _ray_embedder(args)
+    report = build_index(sources, root, args.index, ImageEncoder(args.model),
+                         words=load_word_space(args.model), options=options, embedder=embedder)
+    if isinstance(embedder, RayEmbedder):  # the work of each node, for the log
+        for node, count in embedder.per_node.most_common():
+            logging.info("node %s embedded %d images", node[:12], count)
+    if args.search_index:
+        _build_search(args.index, args.caption_weight)
+    return report
+
+
+def _build_search(index: Path, caption_weight: float) -> None:
+    """What the server's first start would do (`load_app`), done now: same files, same names."""
+    gallery = Gallery(index)
+    started = time.perf_counter()
+    search = make_search(gallery.search_vectors(caption_weight),
+                         index_file=gallery.search_cache(caption_weight))
+    logging.info("search index: %s, ready in %.0f s", type(search).__name__,
+                 time.perf_counter() - started)
+
+
+def _ray_embedder(args: argparse.Namespace) -> RayEmbedder:
+    if importlib.util.find_spec("ray") is None:  # said now, before any planning
+        raise ValueError("--ray needs Ray: pip install '.[scale]'")
+    return RayEmbedder(address=args.ray or None, actors=args.actors)
 
 
 def main() -> None:

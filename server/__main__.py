@@ -14,12 +14,14 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import get_args
 
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
 from server.serve.gallery import GalleryError, latest_index
 from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
 from server.serve.look import FITS
+from server.serve.search import Backend
 
 INDEXES = Path("runs/index")  # where `make demo` and the docs' examples put them
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -87,7 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a gallery index made by `python -m scripts.index` (default: the "
                         f"one built last under {INDEXES})")
     parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
-    parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto")
+    parser.add_argument("--backend", choices=get_args(Backend), default="auto",
+                        help="auto: exact up to 200,000 images, faiss IVF up to 1M, compressed "
+                        "(IVF-PQ, memory-mapped: docs/scale.md) beyond")
     parser.add_argument("--caption-weight", type=_non_negative, default=1.0,
                         help="for images with a caption, rank by picture + this x caption "
                         "(0: by the picture alone)")
@@ -163,7 +167,7 @@ def run(argv: list[str] | None = None) -> None:
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         asyncio.run(main(arguments))
-    except (GalleryError, FileNotFoundError) as error:
+    except (GalleryError, FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
 
 

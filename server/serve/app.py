@@ -552,8 +552,9 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     app = App(Retriever(words, gallery, search, english, speller, vectors), encoder, web_dir,
               name=Path(index_dir).name, fit=fit or picture_fit(gallery), limits=limits)
     log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "
-             "%d gallery images in %.2f s", len(words), len(english) if english else 0,
-             timings["words"], timings["cnn"], len(gallery), timings["gallery"])
+             "%d gallery images in %.2f s (%s)", len(words), len(english) if english else 0,
+             timings["words"], timings["cnn"], len(gallery), timings["gallery"],
+             type(search).__name__)
     return app
 
 

@@ -33,9 +33,14 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
 SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
-# the files of one generation; faiss-<g>*.index is a search index the server may cache there
+# Past this many images, a blend of pictures and captions is a file (blend-<g>-c<w>.npy) read
+# through a memory map rather than a matrix in memory (1.2 GB at 1M)
+BLEND_IN_MEMORY_UP_TO = 1_000_000
+BLEND_CHUNK = 100_000
+# the files of one generation; faiss-<g>*.index is a search index the server may cache there,
+# blend-<g>*.npy the blended vectors of a large captioned gallery
 GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
-                    ("faiss", "index"))
+                    ("faiss", "index"), ("blend", "npy"))
 
 
 class GalleryError(Exception):
@@ -100,22 +105,41 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def search_vectors(self, caption_weight: float = 0.0) -> np.ndarray:
+    def search_vectors(self, caption_weight: float = 0.0,
+                       in_memory_up_to: int = BLEND_IN_MEMORY_UP_TO) -> np.ndarray:
         """What queries are ranked against: the image embeddings, or, for images with a
         caption, normalize(image + caption_weight * caption), both unit vectors.
 
         Pictures carry what the CNN learned; captions say what a picture is even where the CNN
-        is weak (clip art is far from the photos it was trained on: docs/demo.md).
+        is weak (clip art is far from the photos it was trained on: docs/demo.md). A blend
+        of more than `in_memory_up_to` images is written once beside the generation and
+        memory-mapped, like the embeddings.
         """
         if not caption_weight or self.caption_vectors is None:
             return self.vectors
-        return normalized(self.vectors + caption_weight * normalized(self.caption_vectors))
+        if len(self) <= in_memory_up_to:
+            return _blend(self.vectors, self.caption_vectors, caption_weight)
+        path = self.directory / f"blend-{self.generation}{self._tag(caption_weight)}.npy"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp.npy")
+            blend = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.vectors.dtype,
+                                              shape=self.vectors.shape)
+            for start in range(0, len(self), BLEND_CHUNK):
+                rows = slice(start, start + BLEND_CHUNK)
+                blend[rows] = _blend(self.vectors[rows], self.caption_vectors[rows],
+                                     caption_weight)
+            blend.flush()
+            del blend
+            tmp.replace(path)
+        return np.load(path, mmap_mode="r")
 
     def search_cache(self, caption_weight: float = 0.0) -> Path:
         """Where a faiss index of `search_vectors(caption_weight)` may be kept."""
-        tag = f"-c{caption_weight:g}" if caption_weight and self.caption_vectors is not None \
+        return self.directory / f"faiss-{self.generation}{self._tag(caption_weight)}.index"
+
+    def _tag(self, caption_weight: float) -> str:
+        return f"-c{caption_weight:g}" if caption_weight and self.caption_vectors is not None \
             else ""
-        return self.directory / f"faiss-{self.generation}{tag}.index"
 
     def items(self, rows: Sequence[int]) -> list[Item]:
         """Records for matrix rows, in the order asked.
@@ -156,6 +180,10 @@ class Gallery:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _blend(vectors: np.ndarray, captions: np.ndarray, caption_weight: float) -> np.ndarray:
+    return normalized(vectors + caption_weight * normalized(captions))
 
 
 def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],

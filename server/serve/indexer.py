@@ -26,11 +26,12 @@ import os
 import shutil
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -181,6 +182,26 @@ class IndexOptions:
     progress: bool = True  # a progress bar
 
 
+class Embedded(NamedTuple):
+    """One batch's result: the vectors of the images that decoded, the reasons of the others."""
+
+    positions: list[int]  # of the embedded images, in the list of paths given
+    vectors: np.ndarray  # (len(positions), dim) unit vectors
+    failed: list[tuple[int, str]]  # (position, reason)
+
+
+# Embeds a list of paths batch by batch, in any order, every position once: `embed_here` in
+# this process, or `server.serve.ray_indexer.RayEmbedder` on a Ray cluster.
+Embedder = Callable[[list[Path], ImageEncoder, IndexOptions], Iterable[Embedded]]
+
+
+def embed_here(paths: list[Path], encoder: ImageEncoder, options: IndexOptions
+               ) -> Iterator[Embedded]:
+    """Decode in `options.workers` processes while the encoder embeds in this one."""
+    for batch in decoded_batches(paths, encoder.image_size, options.batch_size, options.workers):
+        yield Embedded(batch.positions, encoder.embed_inputs(batch.inputs), batch.failed)
+
+
 @dataclass
 class _Plan:
     """What an update must do: the files present now, what is already known, what to embed."""
@@ -196,12 +217,13 @@ class _Plan:
 
 
 def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
-                words: WordSpace | None = None, options: IndexOptions = IndexOptions()
-                ) -> IndexReport:
+                words: WordSpace | None = None, options: IndexOptions = IndexOptions(),
+                embedder: Embedder = embed_here) -> IndexReport:
     """Bring the index in `index_dir` up to date with `sources` (paths under `root`).
 
     With the model's `words`, captions are embedded too, so a captioned gallery can be searched
-    by its pictures and its captions together (the server's --caption-weight).
+    by its pictures and its captions together (the server's --caption-weight). `embedder` does
+    the embedding (here, or on a Ray cluster); planning, chunks and assembly are the same.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -216,7 +238,7 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
             partial.mkdir(parents=True, exist_ok=True)
             (partial / "model").write_text(encoder.fingerprint)
             _compact_partial(partial, plan.resumed)
-            for rel, result in _embed(plan, encoder, partial, options):
+            for rel, result in _embed(plan, encoder, partial, options, embedder):
                 plan.known[rel] = result
                 if result.vector is None:
                     report.skipped.append(Skipped(rel, result.size, result.mtime_ns,
@@ -365,14 +387,14 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool
     return known, ids, next_id
 
 
-def _embed(plan: _Plan, encoder: ImageEncoder, partial: Path, options: IndexOptions
-           ) -> Iterator[tuple[str, _Done]]:
+def _embed(plan: _Plan, encoder: ImageEncoder, partial: Path, options: IndexOptions,
+           embedder: Embedder) -> Iterator[tuple[str, _Done]]:
     """Yield (relative path, _Done) for every file to embed, saving a chunk every chunk_size."""
     paths = [plan.present[rel][0].path for rel in plan.todo]
     chunk: list[tuple[str, _Done]] = []
     bar = tqdm(total=len(paths), unit="img", desc="embedding", disable=not options.progress)
-    for batch in decoded_batches(paths, encoder.image_size, options.batch_size, options.workers):
-        vectors = dict(zip(batch.positions, encoder.embed_inputs(batch.inputs), strict=True))
+    for batch in embedder(paths, encoder, options):
+        vectors = dict(zip(batch.positions, batch.vectors, strict=True))
         reasons = dict(batch.failed)
         for position in sorted([*batch.positions, *reasons]):
             rel = plan.todo[position]
