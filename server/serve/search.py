@@ -206,7 +206,7 @@ class Rows:
     as well: after a few thousand queries the server would show gigabytes of the gallery's
     file as its own resident memory. Read this way, the rows live in the page cache only,
     as a database's do. From a cold disk, asking for every row first (fadvise) and then
-    reading them takes 1.8 ms for 100 rows rather than 6.1 (docs/scale.md).
+    reading them takes 2.0 ms for 100 rows rather than 7.5 (docs/scale.md).
     """
 
     def __init__(self, vectors: np.ndarray):
@@ -288,7 +288,8 @@ def pick_backend(count: int, backend: Backend = "auto") -> Backend:
 
 def make_search(vectors: np.ndarray, backend: Backend = "auto",
                 index_file: Path | None = None) -> Search:
-    """The search `pick_backend` names; faiss ones are kept in (or read from) `index_file`."""
+    """The search `pick_backend` names; faiss ones are kept in (or read from) `index_file`,
+    the compressed one beside it (`compressed_file`)."""
     chosen = pick_backend(len(vectors), backend)
     if chosen == "exact":
         return ExactSearch(vectors)
@@ -299,4 +300,10 @@ def make_search(vectors: np.ndarray, backend: Backend = "auto",
                          f"not {len(vectors):,}: use --backend exact or faiss")
     if index_file is None:
         raise ValueError("the compressed search lives in a file: give index_file")
-    return CompressedSearch(vectors, index_file)
+    return CompressedSearch(vectors, compressed_file(index_file))
+
+
+def compressed_file(index_file: Path) -> Path:
+    """Where the compressed index is kept beside `index_file` (faiss-<g>.index): a name of
+    its own, so that changing --backend never opens one kind of index as the other."""
+    return index_file.with_name(f"{index_file.stem}-compressed{index_file.suffix}")
