@@ -6,6 +6,7 @@
     python -m scripts.bench_scale search --size 10000000 --work runs/bench/10m --real ... \\
         --candidates chosen
     python -m scripts.bench_scale rows --work runs/bench/10m
+    python -m scripts.bench_scale serve --work runs/bench/10m
 
 1. indexing: the single-process indexer and the Ray one (a local Ray on this machine, started
    once beforehand and timed apart) on the same real images, alternately, round after round.
@@ -16,11 +17,13 @@
    the word space), exact top 10 by chunked brute force, then each candidate compressed index
    built (timed) and queried in a fresh process (latency, recall@10, resident memory).
 4. rows: reading the rows a query re-ranks from a cold disk, three ways.
+5. serve: the same vectors as a gallery index, loaded and queried by the server's own code.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -33,12 +36,19 @@ from pathlib import Path
 
 import numpy as np
 
-from server.artifacts import load_word_space
+from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
 from server.datasets import SHARED_FLICKR8K, read_flickr8k, read_tuxpaint
 from server.serve.encoder import ImageEncoder
-from server.serve.gallery import Gallery
+from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.indexer import IndexOptions, build_index, dataset_sources
-from server.serve.search import COMPRESSED, CompressedSearch, FaissSearch, Rows
+from server.serve.query import QueryError
+from server.serve.search import (
+    COMPRESSED,
+    CompressedSearch,
+    FaissSearch,
+    Rows,
+    compressed_file,
+)
 from server.vectors import normalized
 
 K = 10
@@ -425,6 +435,48 @@ def _fetched(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return reader.read(rows)
 
 
+def bench_serve(work: Path, measure: bool) -> None:
+    """The server's own path on the work folder's vectors: a gallery index of them (written by
+    write_generation, once), its compressed search (the chosen index, linked where the server
+    looks for it), opened by `load_app` in a fresh process and asked real text queries."""
+    gallery = work / "gallery"
+    if not measure:
+        if not (gallery / "manifest.json").exists():
+            write_gallery(work, gallery)
+        subprocess.run([sys.executable, "-m", "scripts.bench_scale", "serve", "--work",
+                        str(work), "--measure"], check=True)
+        return
+    from server.serve.app import load_app
+
+    start = time.perf_counter()
+    app = load_app(DEFAULT_MODEL_DIR, gallery, caption_weight=0)
+    loaded = time.perf_counter() - start
+    captions = [r.captions[2] for r in read_flickr8k(SHARED_FLICKR8K, "dev")[:QUERIES]]
+    times = []
+    for caption in captions:
+        start = time.perf_counter()
+        with contextlib.suppress(QueryError):  # a word the model never saw: said, not searched
+            app.retriever.answer(caption, k=24)
+            times.append(time.perf_counter() - start)
+    print(f"\n## The server's loader and query path on {len(app.gallery):,} images\n\n"
+          f"load_app: {loaded:.2f} s ({type(app.retriever.search).__name__}); {len(times)} "
+          f"Flickr8k dev captions answered (24 results, records and nearest words): p50 "
+          f"{np.percentile(times, 50) * 1e3:.1f} ms, p99 {np.percentile(times, 99) * 1e3:.1f} "
+          f"ms; resident (MiB): {rounded(memory())}")
+
+
+def write_gallery(work: Path, gallery: Path) -> None:
+    vectors = np.load(work / "vectors.npy", mmap_mode="r")
+    start = time.perf_counter()
+    items = [Item(row + 1, row, f"photos/{row:08d}.jpg", 100_000, 0) for row in
+             range(len(vectors))]
+    write_generation(gallery, root=Path("/photos"), model_fingerprint=model_fingerprint(
+        DEFAULT_MODEL_DIR), items=items, vectors=vectors, skipped=[], next_id=len(items) + 1)
+    os.link(work / "chosen.index", compressed_file(Gallery(gallery).search_cache()))
+    print(f"wrote a gallery index of {len(items):,} images in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+
+
 def configure(search, name: str, nprobe: int, rerank: int) -> None:
     import faiss
 
@@ -454,6 +506,9 @@ def main() -> None:
     search.add_argument("--ivf", action="store_true",
                         help="also the IVF index that holds the vectors (the server's up to 1M)")
     search.add_argument("--target", type=float, default=0.9, help="recall@10 to reach")
+    serve = commands.add_parser("serve")
+    serve.add_argument("--work", type=Path, required=True, help="a search run's folder")
+    serve.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     rows = commands.add_parser("rows")
     rows.add_argument("--work", type=Path, required=True, help="a search run's folder")
     query = commands.add_parser("query")
@@ -467,6 +522,8 @@ def main() -> None:
         bench_mixture(args.real)
     elif args.command == "search":
         bench_search(args)
+    elif args.command == "serve":
+        bench_serve(args.work, args.measure)
     elif args.command == "rows":
         bench_rows(args.work)
     else:

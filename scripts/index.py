@@ -62,9 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--actors", type=int, help="with --ray: embedding actors (default: one "
                         "per CPU of the cluster)")
     parser.add_argument("--search-index", action="store_true",
-                        help="then build the faiss index the server will search with (for "
-                        "large galleries: 40 min at 10M images, docs/scale.md), rather than "
-                        "at the server's first start")
+                        help="then build the faiss index the server will search with, "
+                        "rather than at its first start (34 min at 10M images on 2 cores: "
+                        "docs/scale.md)")
     parser.add_argument("--caption-weight", type=float, default=1.0,
                         help="with --search-index: the server's --caption-weight")
     args = parser.parse_args(argv)

@@ -101,6 +101,9 @@ def _connected(ray: Any, address: str | None) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS") or LOCAL
+    # Ray reports usage statistics unless told not to (and its Ray Data collector then asks a
+    # Prometheus that is not there): the indexer sends nothing anywhere, unless the user says
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(address=address, log_to_driver=False, configure_logging=False)
     log.info("Ray: %s, %d CPUs on %d nodes", "a local Ray" if address == LOCAL else address,
              int(ray.cluster_resources().get("CPU", 0)),

@@ -25,6 +25,7 @@ from server.vectors import normalized, top_k
 # Below this many images the exact product is both fast and free to build (docs/gallery-index.md)
 EXACT_UP_TO = 200_000
 HNSW_UP_TO = 100_000
+IVF_NPROBE = 64
 # Beyond this many, an IVF index holding the vectors needs more than 1.2 GB: compress
 # (measured in docs/scale.md)
 COMPRESS_FROM = 1_000_000
@@ -33,8 +34,8 @@ COMPRESS_FROM = 1_000_000
 # ten million vectors to), and the search settings that reach recall@10 0.9 at 10M. "np": no
 # polysemous training, which would triple the training time for nothing used here.
 COMPRESSED = "IVF{lists}_HNSW32,PQ50np"
-NPROBE = 64
-RERANK = 100  # candidates re-scored against the exact vectors
+NPROBE = 128  # lists scanned: 1.6% of them at 10M
+RERANK = 200  # candidates re-scored against the exact vectors
 TRAIN_PER_LIST = 30  # training sample: vectors per list (k-means cost grows with it)
 TRAIN_ITERATIONS = 10  # of the lists' k-means (faiss: 25): the lists are a partition only
 ADD_CHUNK = 100_000  # vectors read, converted and added at a time: memory stays flat
@@ -107,7 +108,8 @@ class FaissSearch:
         if hasattr(self.index, "hnsw"):
             self.index.hnsw.efSearch = 128
         else:
-            faiss.extract_index_ivf(self.index).nprobe = 32
+            # 32 lists reached recall@10 0.94 on text queries at 1M, 64 reach 0.98 (scale.md)
+            faiss.extract_index_ivf(self.index).nprobe = IVF_NPROBE
 
     @staticmethod
     def _build(faiss, vectors: np.ndarray, kind: str | None, seed: int):
@@ -147,8 +149,8 @@ class CompressedSearch:
     The codes take 58 bytes an image (50 of PQ, 8 of id) and are read from the index file on
     demand (faiss IO_FLAG_MMAP), so the server starts in a second and its memory stays small.
     PQ scores are approximate: the best `rerank` candidates are scored again against the
-    gallery's own vectors (memory-mapped too: only their rows are read), so the order of
-    what is returned is exact.
+    gallery's own vectors (only their rows are read: `Rows`), so the order of what is
+    returned is exact.
     """
 
     def __init__(self, vectors: np.ndarray, index_file: Path, factory: str = COMPRESSED,
@@ -204,7 +206,7 @@ class Rows:
     as well: after a few thousand queries the server would show gigabytes of the gallery's
     file as its own resident memory. Read this way, the rows live in the page cache only,
     as a database's do. From a cold disk, asking for every row first (fadvise) and then
-    reading them takes 1.8 ms for 100 rows rather than 6.1 (docs/scale.md).
+    reading them takes 2.0 ms for 100 rows rather than 7.5 (docs/scale.md).
     """
 
     def __init__(self, vectors: np.ndarray):
@@ -286,7 +288,8 @@ def pick_backend(count: int, backend: Backend = "auto") -> Backend:
 
 def make_search(vectors: np.ndarray, backend: Backend = "auto",
                 index_file: Path | None = None) -> Search:
-    """The search `pick_backend` names; faiss ones are kept in (or read from) `index_file`."""
+    """The search `pick_backend` names; faiss ones are kept in (or read from) `index_file`,
+    the compressed one beside it (`compressed_file`)."""
     chosen = pick_backend(len(vectors), backend)
     if chosen == "exact":
         return ExactSearch(vectors)
@@ -297,4 +300,10 @@ def make_search(vectors: np.ndarray, backend: Backend = "auto",
                          f"not {len(vectors):,}: use --backend exact or faiss")
     if index_file is None:
         raise ValueError("the compressed search lives in a file: give index_file")
-    return CompressedSearch(vectors, index_file)
+    return CompressedSearch(vectors, compressed_file(index_file))
+
+
+def compressed_file(index_file: Path) -> Path:
+    """Where the compressed index is kept beside `index_file` (faiss-<g>.index): a name of
+    its own, so that changing --backend never opens one kind of index as the other."""
+    return index_file.with_name(f"{index_file.stem}-compressed{index_file.suffix}")

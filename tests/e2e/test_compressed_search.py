@@ -22,6 +22,7 @@ from server.serve.search import (
     EXACT_UP_TO,
     CompressedSearch,
     ExactSearch,
+    compressed_file,
     make_search,
     pick_backend,
 )
@@ -48,13 +49,13 @@ def gallery(tmp_path_factory) -> Path:
         DEFAULT_MODEL_DIR), items=items, vectors=vectors, skipped=[], next_id=COUNT + 1,
         caption_vectors=clustered(COUNT, seed=2))
     opened = Gallery(folder)
-    CompressedSearch(opened.vectors, opened.search_cache(0.0), factory=CHEAP)
+    CompressedSearch(opened.vectors, compressed_file(opened.search_cache()), factory=CHEAP)
     return folder
 
 
 def test_compressed_search_reads_codes_from_disk_and_ranks_exactly(gallery):
     opened = Gallery(gallery)
-    index_file = opened.search_cache(0.0)
+    index_file = compressed_file(opened.search_cache())
     built = index_file.stat().st_mtime_ns
     search = CompressedSearch(opened.vectors, index_file)
     assert index_file.stat().st_mtime_ns == built  # opened from its file, not built again
@@ -83,8 +84,12 @@ def test_the_server_picks_the_compressed_search_by_size_or_flag(gallery):
     with pytest.raises(ValueError, match="10,000 images at least"):
         make_search(clustered(500, seed=4), "compressed", gallery / "small.index")
 
+    cache = Gallery(gallery).search_cache()
+    built = compressed_file(cache).stat().st_mtime_ns
     app = load_app(DEFAULT_MODEL_DIR, gallery, backend="compressed", caption_weight=0)
     assert isinstance(app.retriever.search, CompressedSearch)
+    assert compressed_file(cache).stat().st_mtime_ns == built  # the file built above, opened
+    assert not cache.exists()  # and no index of another kind made in its place
     answer = app.retriever.answer("a dog on the beach", k=12)
     assert len(answer.hits) == 12 and all(hit.path.startswith("photos/") for hit in answer.hits)
 

@@ -38,6 +38,7 @@ BAD = {"bad/notes.jpg": "not an image", "bad/truncated.jpg": "cannot decode"}
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A head and a worker node of one CPU each: the embedding actors land one per node."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # as ray_indexer does: no reports
     nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "object_store_memory": 100 * 2**20, "include_dashboard": False})
     nodes.add_node(num_cpus=1, object_store_memory=100 * 2**20)
