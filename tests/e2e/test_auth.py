@@ -14,28 +14,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import REPO, RunningServer, start_server, stop_server
+from tests.conftest import (
+    ACCESS_TOKEN,
+    GUARDED_CAP,
+    REPO,
+    RunningServer,
+    start_server,
+    stop_server,
+)
 from tests.e2e.test_http import Response, exchange, request, responses
 from tests.e2e.test_limits import ask, open_client
-
-TOKEN = "a-test-token_0123456789~abcdef"
-CAP = 16  # connections an address may hold: what waits out a pause is bounded by it
-
-
-@pytest.fixture(scope="module")
-def guarded(sample_gallery, tmp_path_factory) -> Iterator[RunningServer]:
-    running = start_server(sample_gallery.index, tmp_path_factory.mktemp("log") / "guarded.log",
-                           flags=["--token", TOKEN, "--max-connections-per-address", str(CAP)])
-    yield running
-    stop_server(running)
-    assert "Traceback" not in running.log()
-    assert TOKEN not in running.log()
 
 
 def get(server: RunningServer, target: str, address: str = "127.0.0.1") -> Response:
@@ -49,43 +42,44 @@ def refused_handshake(url: str, address: str = "127.0.0.1") -> int:
     return refused.value.response.status_code
 
 
-def test_without_the_token_nothing_of_the_gallery_is_given(guarded, ids, sample_gallery):
+def test_without_the_token_nothing_of_the_gallery_is_given(guarded_server, ids, sample_gallery):
     cat = sample_gallery.photos["cat"].read_bytes()
-    for token in ("", "?token=wrong", f"?token={TOKEN}&token={TOKEN}"):
-        assert refused_handshake(guarded.ws_url + token, "127.0.1.1") == 401
-        status, headers, body = get(guarded, f"/images/{ids['cat']}{token}", "127.0.1.1")
+    for token in ("", "?token=wrong", f"?token={ACCESS_TOKEN}&token={ACCESS_TOKEN}"):
+        assert refused_handshake(guarded_server.ws_url + token, "127.0.1.1") == 401
+        status, headers, body = get(guarded_server, f"/images/{ids['cat']}{token}", "127.0.1.1")
         assert status == 401 and cat not in body and "www-authenticate" in headers
-    assert json.loads(get(guarded, "/health")[2]) == {"ok": True, "token": "required"}
-    assert get(guarded, "/images/99999")[0] == 401  # not even whether an image exists
+    assert json.loads(get(guarded_server, "/health")[2]) == {"ok": True, "token": "required"}
+    assert get(guarded_server, "/images/99999")[0] == 401  # not even whether an image exists
     for page_file in ("/", "/app.js", "/style.css"):  # they hold no pictures
-        assert get(guarded, page_file)[0] == 200
+        assert get(guarded_server, page_file)[0] == 200
 
 
-def test_an_upload_without_the_token_is_never_read(guarded, sample_gallery):
+def test_an_upload_without_the_token_is_never_read(guarded_server, sample_gallery):
     """The handshake and an upload frame in one write: a 401, then the connection closes."""
     photo = sample_gallery.photos["cat"].read_bytes()
     frame = bytes([0x82, 0x80 | 127]) + len(photo).to_bytes(8, "big") + bytes(4) + photo
-    handshake = (f"GET /ws HTTP/1.1\r\nHost: localhost:{guarded.port}\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    handshake = (f"GET /ws HTTP/1.1\r\nHost: localhost:{guarded_server.port}\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n").encode()
-    ((status, _, body),) = responses(exchange(guarded.port, handshake + frame), ["GET"])
+    ((status, _, body),) = responses(exchange(guarded_server.port, handshake + frame), ["GET"])
     assert status == 401 and b"access token" in body
 
 
-def test_with_the_token_everything_works(guarded, ids, sample_gallery):
-    client = open_client(guarded, "127.0.1.2", token=TOKEN)
+def test_with_the_token_everything_works(guarded_server, ids, sample_gallery):
+    client = open_client(guarded_server, "127.0.1.2", token=ACCESS_TOKEN)
     assert ask(client, {"type": "query", "q": "cat"})["results"][0]["id"] == ids["cat"]
     uploaded = ask(client, sample_gallery.photos["cat"].read_bytes())
     assert uploaded["type"] == "uploaded", uploaded
     assert ask(client, {"type": "query", "q": uploaded["term"]})["results"][0]["id"] == ids["cat"]
     client.close()
-    status, headers, body = get(guarded, f"/images/{ids['cat']}?token={TOKEN}", "127.0.1.2")
+    status, headers, body = get(guarded_server, f"/images/{ids['cat']}?token={ACCESS_TOKEN}")
     assert status == 200 and body == sample_gallery.photos["cat"].read_bytes()
     assert headers["referrer-policy"] == "no-referrer" and "private" in headers["cache-control"]
-    health = json.loads(get(guarded, f"/health?token={TOKEN}")[2])
+    health = json.loads(get(guarded_server, f"/health?token={ACCESS_TOKEN}")[2])
     assert health == {"ok": True, "images": len(ids)}
-    assert f"access token required: open http://localhost:{guarded.port}/#token=<the token>" \
-        in guarded.log()
+    link = f"http://localhost:{guarded_server.port}/#token=<the token>"
+    assert f"access token required: open {link}" in guarded_server.log()
 
 
 def timed(server: RunningServer, target: str, address: str) -> tuple[int, float]:
@@ -94,32 +88,32 @@ def timed(server: RunningServer, target: str, address: str) -> tuple[int, float]
     return status, time.monotonic() - started
 
 
-def test_wrong_tokens_from_one_address_are_slowed_and_others_are_not(guarded):
-    wrong, right = "/health?token=wrong", f"/health?token={TOKEN}"
+def test_wrong_tokens_from_one_address_are_slowed_and_others_are_not(guarded_server):
+    wrong, right = "/health?token=wrong", f"/health?token={ACCESS_TOKEN}"
     for _ in range(6):  # 5 are free (typos, an old link); the 6th pauses the address 1 s
-        status, seconds = timed(guarded, wrong, "127.0.2.1")
+        status, seconds = timed(guarded_server, wrong, "127.0.2.1")
         assert status == 401 and seconds < 0.5
-    status, seconds = timed(guarded, right, "127.0.2.2")  # another address: at once
+    status, seconds = timed(guarded_server, right, "127.0.2.2")  # another address: at once
     assert status == 200 and seconds < 0.5
-    status, seconds = timed(guarded, wrong, "127.0.2.1")  # waits out the pause; 2 s more
+    status, seconds = timed(guarded_server, wrong, "127.0.2.1")  # waits out the pause; 2 s more
     assert status == 401 and 0.7 < seconds < 1.5
-    status, seconds = timed(guarded, right, "127.0.2.1")  # the right token waits too, then passes
+    status, seconds = timed(guarded_server, right, "127.0.2.1")  # the right one waits too
     assert status == 200 and 1.7 < seconds < 2.6
-    status, seconds = timed(guarded, wrong, "127.0.2.1")  # and it forgave the address
+    status, seconds = timed(guarded_server, wrong, "127.0.2.1")  # and it forgave the address
     assert status == 401 and seconds < 0.5
 
 
-def test_what_waits_out_a_pause_is_bounded_by_the_connection_cap(guarded):
+def test_what_waits_out_a_pause_is_bounded_by_the_connection_cap(guarded_server):
     for _ in range(6):
-        get(guarded, "/health?token=wrong", "127.0.3.1")
+        get(guarded_server, "/health?token=wrong", "127.0.3.1")
     waiting = []
-    for _ in range(CAP):  # each holds a connection while it waits
-        raw = socket.create_connection(("127.0.0.1", guarded.port), timeout=10,
+    for _ in range(GUARDED_CAP):  # each holds a connection while it waits
+        raw = socket.create_connection(("127.0.0.1", guarded_server.port), timeout=10,
                                        source_address=("127.0.3.1", 0))
         raw.sendall(request("GET", "/health?token=wrong"))
         waiting.append(raw)
     time.sleep(0.2)
-    status, seconds = timed(guarded, "/health?token=wrong", "127.0.3.1")
+    status, seconds = timed(guarded_server, "/health?token=wrong", "127.0.3.1")
     assert status == 503 and seconds < 0.5  # one more is refused at once, not kept
     for raw in waiting:
         raw.close()
