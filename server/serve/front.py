@@ -510,7 +510,8 @@ class Door(asyncio.Protocol):
         complete = await self._send(answer, body=request.method != "HEAD")
         self.task = None
         if answer.close or not complete:
-            self._close(linger=request.has_body)
+            # a refused upgrade may be followed by frames (an upload) sent with it
+            self._close(linger=request.has_body or request.upgrade)
         else:
             self._wait_for_request()
             self._next()
