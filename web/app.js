@@ -96,8 +96,8 @@
   // shared later
   function takeTokenFromAddress() {
     const hash = new URLSearchParams(location.hash.slice(1));
-    const token = (hash.get("token") || "").trim();
     if (!hash.has("token")) return;
+    const token = hash.get("token").trim();
     hash.delete("token");
     if (token) keepToken(token);
     const rest = hash.toString();
