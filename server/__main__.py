@@ -2,6 +2,10 @@
 
 Without --index it serves the index built last under runs/index (the demo's after `make demo`);
 with none there, it serves the page, which says how to build one.
+
+On loopback it is open, as it always was. Listening on anything else (--host 0.0.0.0) needs an
+access token: --token or --token-file, else one made at start and printed in a ready link;
+--no-auth serves openly, and the log says so.
 """
 
 from __future__ import annotations
@@ -17,6 +21,14 @@ from pathlib import Path
 from typing import get_args
 
 from server.artifacts import DEFAULT_MODEL_DIR
+from server.serve.access import (
+    SHORT_TOKEN,
+    check_token,
+    is_loopback,
+    link_host,
+    new_token,
+    read_token_file,
+)
 from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
 from server.serve.gallery import GalleryError, latest_index
 from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
@@ -79,6 +91,33 @@ def limits_from(args: argparse.Namespace) -> Limits:
                   upload_slots=args.upload_slots, upload_memory=args.upload_memory * MiB)
 
 
+def _add_access(parser: argparse.ArgumentParser) -> None:
+    """Who may use the server (server/serve/access.py; docs/server.md, Access)."""
+    group = parser.add_argument_group(
+        "access", "on loopback the server is open unless --token or --token-file is given; "
+        "on any other --host it needs a token, made at start and printed in a link if none "
+        "is given")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--token", help="the access token (letters, digits, - . _ ~); other "
+                        "users of this machine can read a command line: prefer --token-file")
+    choice.add_argument("--token-file", type=Path,
+                        help="a file whose first line is the access token")
+    choice.add_argument("--no-auth", action="store_true",
+                        help="serve without a token beyond loopback too: anyone who can reach "
+                        "the port sees every picture")
+
+
+def access_token(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """(the token the server needs, or None; whether it was made now and so must be shown)."""
+    if args.token is not None:
+        return check_token(args.token, "--token"), False
+    if args.token_file is not None:
+        return read_token_file(args.token_file), False
+    if args.no_auth or is_loopback(args.host):
+        return None, False
+    return new_token(), True
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--port", type=int, default=9998)
@@ -104,6 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="accept the page opened from disk (Origin: null, which sandboxed "
                         "frames on any web site send too)")
     parser.add_argument("--verbose", action="store_true")
+    _add_access(parser)
     _add_limits(parser)
     return parser.parse_args(argv)
 
@@ -121,18 +161,39 @@ def load(args: argparse.Namespace) -> App:
                     limits_from(args))
 
 
+def announce(args: argparse.Namespace, app: App, port: int, token: str | None,
+             made: bool) -> None:
+    """Say where the server is, last (the tests wait for "serving"). The token is written only
+    when it was made at start, in the one link that opens the page with it: the log never
+    holds a token the user chose."""
+    log = logging.getLogger("wordpix.server")
+    url = f"http://{link_host(args.host)}:{port}/"
+    images = 0 if isinstance(app, NoIndexApp) else len(app.gallery)
+    if made:
+        log.info("serving %d images on %s#token=%s (WebSocket on the same port; the link holds "
+                 "the access token, made at start: --token-file keeps one)", images, url, token)
+        return
+    if token is not None:
+        log.info("access token required: open %s#token=<the token>", url)
+        if len(token) < SHORT_TOKEN:
+            log.warning("the access token has %d characters: a short one can be guessed",
+                        len(token))
+    elif not is_loopback(args.host):
+        log.warning("--no-auth: anyone who can reach port %d sees every picture and can query "
+                    "the gallery", port)
+    log.info("serving %d images on %s (WebSocket on the same port)", images, url)
+
+
 async def main(args: argparse.Namespace) -> None:
+    token, made = access_token(args)  # before loading: a bad token file fails at once
     app = load(args)
     try:
-        server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk)
+        server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk,
+                             token)
     except OSError as error:  # most often: the port is taken
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port}: "
                          f"{error.strerror or error}") from None
-    port = server.sockets[0].getsockname()[1]
-    logging.getLogger("wordpix.server").info(
-        "serving %d images on http://%s:%d/ (WebSocket on the same port)",
-        0 if isinstance(app, NoIndexApp) else len(app.gallery),
-        "localhost" if args.host in ("127.0.0.1", "::1") else args.host, port)
+    announce(args, app, server.sockets[0].getsockname()[1], token, made)
     stop = asyncio.get_running_loop().create_future()
 
     def request_stop() -> None:

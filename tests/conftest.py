@@ -103,6 +103,22 @@ def server(sample_gallery, tmp_path_factory) -> Iterator[RunningServer]:
     stop_server(running)
 
 
+ACCESS_TOKEN = "a-test-token_0123456789~abcdef"
+GUARDED_CAP = 16  # connections an address may hold: what waits out a pause is bounded by it
+
+
+@pytest.fixture(scope="module")
+def guarded_server(sample_gallery, tmp_path_factory) -> Iterator[RunningServer]:
+    """The sample gallery behind the access token ACCESS_TOKEN, which its log must never hold."""
+    running = start_server(sample_gallery.index, tmp_path_factory.mktemp("log") / "guarded.log",
+                           flags=["--token", ACCESS_TOKEN,
+                                  "--max-connections-per-address", str(GUARDED_CAP)])
+    yield running
+    stop_server(running)
+    assert "Traceback" not in running.log()
+    assert ACCESS_TOKEN not in running.log()
+
+
 @pytest.fixture(scope="module")
 def tuxpaint_server(tuxpaint_index, tmp_path_factory) -> Iterator[RunningServer]:
     running = start_server(tuxpaint_index, tmp_path_factory.mktemp("log") / "tuxpaint.log")
@@ -126,8 +142,9 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 # Chromium logs each refused WebSocket connection as a console error: expected while a server
-# is down, so they are not the page's errors
-EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
+# is down, so they are not the page's errors; nor is the 401 of a server that wants its token
+EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|"
+                              r"the server responded with a status of 401")
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}

@@ -33,7 +33,8 @@
     previewAdd: $("preview-add"), previewSubtract: $("preview-subtract"),
     previewLike: $("preview-like"), previewOpen: $("preview-open"),
     previewClose: $("preview-close"), previewPrev: $("preview-prev"),
-    previewNext: $("preview-next"),
+    previewNext: $("preview-next"), access: $("access"), accessText: $("access-text"),
+    accessToken: $("access-token"),
   };
 
   // ------------------------------------------------------------------ where the server is
@@ -57,10 +58,98 @@
     };
   }
 
+  // ------------------------------------------------------------------ the access token
+
+  // A server that listens beyond loopback needs its access token (docs/server.md, Access). It
+  // comes in a link (#token=…), which the page takes out of the address at once, or is pasted
+  // into the notice shown when the server refuses the page. It is kept in this browser for that
+  // server and sent as ?token= with the WebSocket and every image: a browser sets no header on
+  // either, and no cookie reaches the server from the page opened from disk.
+  const TOKEN_KEY = "wordpix.token.";
+
+  function savedToken(address) {
+    try {
+      return localStorage.getItem(TOKEN_KEY + address) || "";
+    } catch {
+      return "";  // storage refused: the token lasts as long as the page
+    }
+  }
+
+  function keepToken(token) {
+    state.token = token;
+    try {
+      localStorage.setItem(TOKEN_KEY + state.server.address, token);
+    } catch {
+      // as above
+    }
+  }
+
+  // The URL with the current server's token, if it has one
+  function withToken(url) {
+    if (!state.token) return url;
+    const full = new URL(url);
+    full.searchParams.set("token", state.token);
+    return full.href;
+  }
+
+  // #token=… leaves the address before anything else: not in the history, a bookmark or a link
+  // shared later
+  function takeTokenFromAddress() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    if (!hash.has("token")) return;
+    const token = hash.get("token").trim();
+    hash.delete("token");
+    if (token) keepToken(token);
+    const rest = hash.toString();
+    try {
+      history.replaceState(history.state, "",
+        location.pathname + location.search + (rest ? `#${rest}` : ""));
+    } catch {
+      // some file:// setups refuse; record() rewrites the address without it too
+    }
+  }
+
+  // A WebSocket refused before it opened: for want of the token, or the server is away. A
+  // browser does not say which; /health does (401: the token is wrong; "token": "required": it
+  // needs one).
+  async function accessProblem() {
+    try {
+      const response = await fetch(withToken(`${state.server.http}health`), { cache: "no-store" });
+      if (response.status === 401) return "refused";
+      const health = await response.json();
+      return health.token === "required" ? "needed" : null;
+    } catch {
+      return null;  // not reachable (or not a wordpix server): retry as for any lost connection
+    }
+  }
+
+  async function refusedOrAway() {
+    const server = state.server;
+    const problem = await accessProblem();
+    if (state.server !== server || state.ws) return;  // another server or connection meanwhile
+    if (problem) askForToken(problem);
+    else retry();
+  }
+
+  // No retries while the notice is up: each would be one more wrong token from this address
+  function askForToken(problem) {
+    const address = state.server.address;
+    setStatus("locked", problem === "refused" ? "token refused" : "needs an access token");
+    ui.accessText.textContent = problem === "refused"
+      ? `${address} refused the access token this page had (a server makes a new one each ` +
+        "time it starts, unless it was given one). Open the link it printed, or paste the token:"
+      : `${address} needs its access token. Open the link it printed when it started ` +
+        "(…/#token=…), or paste the token:";
+    ui.access.hidden = false;
+    show(ui.summary, "");
+    ui.accessToken.focus();
+  }
+
   // ------------------------------------------------------------------ state
 
   const state = {
     server: endpoints(params.get("server") || (fromDisk ? "localhost:9998" : location.host)),
+    token: "",               // the server's access token, if it needs one and the page has it
     ws: null,
     connected: false,
     everConnected: false,
@@ -289,7 +378,7 @@
     return node;
   }
 
-  const imageUrl = (url) => new URL(url, state.server.http).href;
+  const imageUrl = (url) => withToken(new URL(url, state.server.http).href);
   const galleryUrl = (id) => imageUrl(`/images/${id}`);
 
   function show(node, text) {
@@ -423,7 +512,7 @@
     // an entry made on another server is that server's query: back to it
     const server = new URLSearchParams(location.search).get("server");
     if (server && endpoints(server).address !== state.server.address) {
-      state.server = endpoints(server);
+      useServer(server);
       reconnect();
     }
     adoptPhotos(address.photos);
@@ -1021,8 +1110,9 @@
     if (!state.everConnected) setStatus("connecting", "connecting…");
     else setStatus("disconnected", "disconnected — reconnecting…");
     let ws;
+    let opened = false;
     try {
-      ws = new WebSocket(state.server.ws);
+      ws = new WebSocket(withToken(state.server.ws));
     } catch {
       setStatus("disconnected", `disconnected: cannot reach ${state.server.address}`);
       retry();
@@ -1032,6 +1122,8 @@
     state.ws = ws;
     ws.addEventListener("open", () => {
       if (state.ws !== ws) return;
+      opened = true;
+      ui.access.hidden = true;
       state.connected = true;
       state.everConnected = true;
       state.retryDelay = RETRY_FIRST;
@@ -1044,7 +1136,8 @@
       if (state.ws !== ws) return;
       state.ws = null;
       disconnected();
-      retry();
+      if (opened) retry();
+      else refusedOrAway();
     });
   }
 
@@ -1067,7 +1160,7 @@
   // Another server is another gallery: [IMG_n] there is another picture, so those terms leave
   // the query, the gallery's chips go, and the results stay dimmed until the new server answers
   function changeServer(address) {
-    state.server = endpoints(address);
+    useServer(address);
     const next = new URLSearchParams(location.search);
     next.set("server", state.server.address);
     try {
@@ -1084,6 +1177,12 @@
       toast(`Left out ${dropped.join(", ")}: images of the other gallery`, false);
     }
     reconnect();
+  }
+
+  function useServer(address) {
+    state.server = endpoints(address);
+    state.token = savedToken(state.server.address);
+    ui.access.hidden = true;
   }
 
   // Drop the connection and what came with it (the gallery's name, chips and words), dim the
@@ -1286,8 +1385,21 @@
     changeServer(ui.serverAddress.value);
   });
 
+  ui.access.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = ui.accessToken.value.trim();
+    if (!token) return;
+    keepToken(token);
+    ui.accessToken.value = "";
+    ui.access.hidden = true;
+    state.retryDelay = RETRY_FIRST;
+    connect();
+  });
+
   // ------------------------------------------------------------------ start
 
+  state.token = savedToken(state.server.address);
+  takeTokenFromAddress();
   if (fromDisk || params.has("server")) {
     ui.serverForm.hidden = false;
     ui.serverAddress.value = state.server.address;

@@ -2,12 +2,13 @@
 
 HTTP GET and HEAD serve the page (`/`, and the other files of web/ by name) and gallery images
 (`/images/<id>`, only the very file that was indexed); nothing else on disk can be reached,
-because paths are looked up, never joined. The connection handling (HTTP, the hand-over to
-websockets, connection caps, the memory budget for messages) is in `front.py`; this module is
-what the server says. WebSocket messages are the JSON protocol of docs/protocol.md; binary
-messages are image uploads. A client's mistake gets an error message on its own connection and
-nothing else changes: no traceback, no closed connection, no state touched. Every reply is
-strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
+because paths are looked up, never joined. Where the server has an access token, everything but
+the page's files and `/health`'s "ok" needs it (`access.py`). The connection handling (HTTP,
+the hand-over to websockets, the token, connection caps, the memory budget for messages) is in
+`front.py`; this module is what the server says. WebSocket messages are the JSON protocol of
+docs/protocol.md; binary messages are image uploads. A client's mistake gets an error message on
+its own connection and nothing else changes: no traceback, no closed connection, no state
+touched. Every reply is strict JSON (no NaN or Infinity), which a browser's JSON.parse reads.
 """
 
 from __future__ import annotations
@@ -30,18 +31,24 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
-from urllib.parse import urlsplit
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
-from websockets.typing import Origin
 
 from server.artifacts import load_word_space
 from server.english import EnglishWords
+from server.serve.access import Verdict, access_for
 from server.serve.encoder import ImageEncoder
 from server.serve.examples import offer
-from server.serve.front import Front, GuardedConnection, HttpAnswer, ServedFile, open_regular
+from server.serve.front import (
+    Front,
+    GuardedConnection,
+    HttpAnswer,
+    ServedFile,
+    open_regular,
+    unauthorized,
+)
 from server.serve.gallery import Gallery, Item
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.look import Fit, picture_fit, title
@@ -74,10 +81,6 @@ LIMITS = {"query_chars": MAX_QUERY_CHARS, "terms": MAX_TERMS, "results": MAX_RES
 NO_INDEX = ("There is no gallery index yet. Build one, then start the server again: `make demo` "
             "(Tux Paint's stamps), or `python -m scripts.index ~/Pictures --index "
             "runs/index/pictures` for a folder of your own.")
-# Browsers send these Origins: the page from disk says "null"; non-browser clients send none.
-LOCAL_ORIGINS: list[Origin | re.Pattern[str] | None] = [
-    None, Origin("null"), re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")]
-LOCAL_HOSTS = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?")
 
 
 @dataclass
@@ -365,23 +368,26 @@ class App:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def route(self, path: str) -> HttpAnswer:
-        """What a GET of `path` answers (the front door has checked the method and Host)."""
+    async def route(self, path: str, authorized: bool = True) -> HttpAnswer:
+        """What a GET of `path` answers (the front door has checked the method and Host);
+        without the access token (`authorized` False) only the page's files and "ok"."""
         if path in self.web_files:
             served = await asyncio.to_thread(open_regular, self.web_files[path])
             if served is not None:
                 return HttpAnswer(http.HTTPStatus.OK, cache="no-cache", file=served,
                                   content_type=_content_type(self.web_files[path].name))
+        if path == "/health":
+            return _health(authorized, len(self.gallery))
+        if not authorized:
+            return unauthorized(Verdict.MISSING)
         match = re.fullmatch(r"/images/([0-9]{1,9})", path)
         if match:
             item = self.gallery.by_id(int(match.group(1)))
             served = None if item is None else await asyncio.to_thread(self._open_indexed, item)
             if item is not None and served is not None:
+                # private: the URL may carry the access token, so no shared cache keeps it
                 return HttpAnswer(http.HTTPStatus.OK, content_type=_content_type(item.path),
-                                  cache="max-age=3600", file=served)
-        if path == "/health":
-            return HttpAnswer(http.HTTPStatus.OK, json.dumps(
-                {"ok": True, "images": len(self.gallery)}).encode(), "application/json")
+                                  cache="private, max-age=3600", file=served)
         return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "not found")
 
     def _open_indexed(self, item: Item) -> ServedFile | None:
@@ -436,13 +442,19 @@ class NoIndexApp(App):
             pass  # not JSON: the answer is the same
         return {"type": "error", "id": request_id, "code": "no_gallery", "error": NO_INDEX}
 
-    async def route(self, path: str) -> HttpAnswer:
+    async def route(self, path: str, authorized: bool = True) -> HttpAnswer:
         if path == "/health":
-            return HttpAnswer(http.HTTPStatus.OK, json.dumps({"ok": True, "images": 0}).encode(),
-                              "application/json")
-        if path.startswith("/images/"):
+            return _health(authorized, 0)
+        if path.startswith("/images/") and authorized:
             return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "no gallery")
-        return await super().route(path)  # the page's files
+        return await super().route(path, authorized)  # the page's files
+
+
+def _health(authorized: bool, images: int) -> HttpAnswer:
+    """Alive, for anyone (a proxy's check); the gallery's size only with the token. The page
+    learns from "token" that its WebSocket was refused for want of one."""
+    status = {"ok": True, "images": images} if authorized else {"ok": True, "token": "required"}
+    return HttpAnswer(http.HTTPStatus.OK, json.dumps(status).encode(), "application/json")
 
 
 def _web_files(web_dir: Path) -> dict[str, Path]:
@@ -559,16 +571,10 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
-                allow_origins: Sequence[str] = (), page_from_disk: bool = True) -> Front:
-    """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the host
-    listened on and the allowed origins, and the WebSocket only those origins (and the page
-    from disk, whose Origin is "null": so is a sandboxed frame's on any site, hence
-    `page_from_disk`)."""
-    names = [r"localhost|127\.0\.0\.1|\[::1\]", re.escape(host),
-             *(re.escape(urlsplit(origin).hostname or "") for origin in allow_origins)]
-    hosts = re.compile(rf"({'|'.join(names)})(:\d{{1,5}})?", re.IGNORECASE)
-    origins = [*(o for o in LOCAL_ORIGINS if page_from_disk or o != "null"),
-               re.compile(rf"https?://{re.escape(host)}(:\d{{1,5}})?"),
-               *(Origin(origin) for origin in allow_origins)]
-    return await Front(app.handle, app.route, app.clients, host=host, port=port, hosts=hosts,
-                       origins=origins)
+                allow_origins: Sequence[str] = (), page_from_disk: bool = True,
+                token: str | None = None) -> Front:
+    """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the
+    WebSocket only its pages' origins and the allowed ones (`access_for`), and, with a
+    `token`, only requests that carry it (but for the page's files)."""
+    access = access_for(host, allow_origins, page_from_disk, token)
+    return await Front(app.handle, app.route, app.clients, host=host, port=port, access=access)

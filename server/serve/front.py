@@ -1,11 +1,12 @@
 """The front door: every TCP connection to the server's port starts here.
 
 Plain HTTP/1.1 is answered here: GET and HEAD only (405 for any other method, lowercase ones
-included), exactly one Host header naming this machine, pipelined requests answered in order,
-files streamed in chunks (a reader that keeps reading is never cut; one that reads nothing for
-STALL seconds is). A request to upgrade to a WebSocket passes the same Host check and is then
-handed, with the bytes read so far, to websockets (`GuardedConnection`), which does the
-handshake (checking the Origin) and the framing. The frames a client sends are admitted against
+included), exactly one Host header naming this machine, the access token where the server has
+one (`access.py`: 401 without it), pipelined requests answered in order, files streamed in
+chunks (a reader that keeps reading is never cut; one that reads nothing for STALL seconds is).
+A request to upgrade to a WebSocket passes the same checks and is then handed, with the bytes
+read so far, to websockets (`GuardedConnection`), which does the handshake (checking the
+Origin) and the framing. The frames a client sends are admitted against
 the server's `MemoryBudget` as their headers arrive, before their payload is read.
 
 Connections are counted per client address from the moment they are accepted (`Clients`): one
@@ -32,8 +33,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
-from websockets.typing import Origin
 
+from server.serve.access import Access, Verdict
 from server.serve.limits import Clients, MemoryBudget, Ticket
 
 log = logging.getLogger("wordpix.server")
@@ -137,10 +138,21 @@ class HttpAnswer:
                  f"Server: {SERVER_NAME}", f"Content-Type: {self.content_type}",
                  f"Content-Length: {length}", f"Cache-Control: {self.cache}",
                  "X-Content-Type-Options: nosniff",
+                 # links carry the access token (images): never pass one on as a Referer
+                 "Referrer-Policy: no-referrer",
                  *(f"{name}: {value}" for name, value in self.extra)]
         if self.close:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def unauthorized(verdict: Verdict) -> HttpAnswer:
+    """The answer to a request without the access token (or with a wrong one)."""
+    message = ("wrong access token" if verdict is Verdict.WRONG else
+               "this server needs its access token: open the link it printed when it started "
+               "(http://...#token=...)")
+    return HttpAnswer.text(http.HTTPStatus.UNAUTHORIZED, message, close=True,
+                           extra=(("WWW-Authenticate", 'Token realm="wordpix"'),))
 
 
 class BadRequest(Exception):
@@ -336,7 +348,7 @@ class GuardedConnection(ServerConnection):
 
 
 Handler = Callable[[GuardedConnection], Awaitable[None]]
-Route = Callable[[str], Awaitable[HttpAnswer]]
+Route = Callable[[str, bool], Awaitable[HttpAnswer]]  # (path, authorized)
 
 
 class Front(Server):
@@ -347,11 +359,10 @@ class Front(Server):
     """
 
     def __init__(self, handler: Handler, route: Route, clients: Clients, *, host: str,
-                 port: int, hosts: re.Pattern[str],
-                 origins: list[Origin | re.Pattern[str] | None]):
+                 port: int, access: Access):
         super().__init__(self._listen, self._run, logging.getLogger("websockets.server"))
         self.handle, self.route, self.clients = handler, route, clients
-        self.host, self.port, self.hosts, self.origins = host, port, hosts, origins
+        self.host, self.port, self.access = host, port, access
         self.limits = clients.limits
         self.budget = MemoryBudget(self.limits.memory)
         self.doors: set[Door] = set()
@@ -360,8 +371,9 @@ class Front(Server):
         return await asyncio.get_running_loop().create_server(
             lambda: Door(self), self.host, self.port, backlog=BACKLOG)
 
-    def websocket(self, ticket: Ticket) -> GuardedConnection:
-        protocol = ServerProtocol(origins=self.origins, max_size=MAX_MESSAGE,
+    def websocket(self, ticket: Ticket, host: str) -> GuardedConnection:
+        """The connection for a handshake whose Host header was `host`."""
+        protocol = ServerProtocol(origins=self.access.origins_for(host), max_size=MAX_MESSAGE,
                                   logger=self.logger)
         return GuardedConnection(protocol, self, ticket, max_queue=4)
 
@@ -490,22 +502,16 @@ class Door(asyncio.Protocol):
 
     async def _serve(self, request: HttpRequest, head: bytes) -> None:
         answer = self._screen(request)
-        if answer is None and request.upgrade:
-            await self._drain()  # websockets expects a transport that is not paused
-            self._hand_over(head)
-            return
         if answer is None:
-            try:
-                answer = await self.front.route(request.path)
-            except Exception:
-                log.exception("failed to answer %s %s", request.method, request.path)
-                answer = HttpAnswer.text(http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                                         "the server failed (it is logged)", close=True)
-            answer.close = answer.close or not request.keep_alive
+            answer = await self._answer(request, head)
+            if answer is None:  # the connection is websockets' now
+                return
+            self._let_read(request, answer)
         complete = await self._send(answer, body=request.method != "HEAD")
         self.task = None
         if answer.close or not complete:
-            self._close(linger=request.has_body)
+            # a refused upgrade may be followed by frames (an upload) sent with it
+            self._close(linger=request.has_body or request.upgrade)
         else:
             self._wait_for_request()
             self._next()
@@ -516,7 +522,7 @@ class Door(asyncio.Protocol):
         if len(hosts) != 1:
             return HttpAnswer.text(http.HTTPStatus.BAD_REQUEST,
                                    "a request needs exactly one Host header", close=True)
-        if not self.front.hosts.fullmatch(hosts[0]):
+        if not self.front.access.hosts.fullmatch(hosts[0]):
             # a page whose name was made to resolve to 127.0.0.1 (DNS rebinding) gets nothing
             return HttpAnswer.text(http.HTTPStatus.MISDIRECTED_REQUEST, "unknown host")
         if request.method not in ("GET", "HEAD"):
@@ -531,12 +537,57 @@ class Door(asyncio.Protocol):
                                    extra=(("Retry-After", "5"),), close=True)
         return None
 
-    def _hand_over(self, head: bytes) -> None:
+    async def _answer(self, request: HttpRequest, head: bytes) -> HttpAnswer | None:
+        """The answer to a request that passed `_screen`; None once a WebSocket upgrade is
+        handed over."""
+        verdict = await self._check_token(request)
+        if verdict is Verdict.WRONG or (verdict is Verdict.MISSING and request.upgrade):
+            return unauthorized(verdict)
+        if request.upgrade:
+            await self._drain()  # websockets expects a transport that is not paused
+            self._hand_over(head, request.values("host")[0])
+            return None
+        try:  # without the token, the route serves only what is public (the page's files)
+            answer = await self.front.route(request.path,
+                                            verdict in (Verdict.OPEN, Verdict.GRANTED))
+        except Exception:
+            log.exception("failed to answer %s %s", request.method, request.path)
+            answer = HttpAnswer.text(http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                                     "the server failed (it is logged)", close=True)
+        answer.close = answer.close or not request.keep_alive
+        return answer
+
+    async def _check_token(self, request: HttpRequest) -> Verdict:
+        """Whether the request carries the access token. One that carries a token, from an
+        address that sent wrong ones lately, waits first (`Clients.access_pause`): a guesser
+        gets one answer per pause however many connections it opens, and a pause ends
+        before each comparison, so the first request after it is compared alone."""
+        access, clients, ticket = self.front.access, self.front.clients, self.ticket
+        assert ticket is not None
+        if access.carries_token(request.target):
+            while (pause := clients.access_pause(ticket)) > 0:
+                await asyncio.sleep(pause)
+        verdict = access.verdict(request.target)
+        if verdict is Verdict.WRONG:
+            clients.access_refused(ticket)
+        elif verdict is Verdict.GRANTED:
+            clients.access_granted(ticket)
+        return verdict
+
+    def _let_read(self, request: HttpRequest, answer: HttpAnswer) -> None:
+        """Let a page the WebSocket would accept read the answer (CORS): the page opened from
+        disk reads /health to tell a refused token from a server that is down."""
+        origins = request.values("origin")
+        if len(origins) == 1 and self.front.access.origin_allowed(origins[0],
+                                                                 request.values("host")[0]):
+            answer.extra += (("Access-Control-Allow-Origin", origins[0]), ("Vary", "Origin"))
+
+    def _hand_over(self, head: bytes, host: str) -> None:
         """From here on the connection is websockets': the handshake request, then frames."""
         assert self.ticket is not None
         rest, self.buffer = bytes(self.buffer), bytearray()
         self.front.doors.discard(self)
-        connection = self.front.websocket(self.ticket)
+        connection = self.front.websocket(self.ticket, host)
         self.ticket = None  # the WebSocket connection gives it back when it ends
         self.transport.set_protocol(connection)
         connection.connection_made(self.transport)

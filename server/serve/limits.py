@@ -3,6 +3,9 @@
 - `Clients` counts connections per client address and in all, and keeps each address's share
   of the server's time: a token bucket in seconds of work, so that a cheap ping and a query of
   32 misspelled words are charged what they cost. An address past its share is answered `busy`.
+- `Clients` also counts each address's wrong access tokens: past a few, requests from it that
+  carry a token wait before theirs is compared (`access_pause`), a pause that doubles with each
+  further failure, so guessing is slow however many connections the guesser opens.
 - `MemoryBudget` bounds the bytes of received messages held at once, all connections together:
   a frame is admitted when its header arrives (before its payload is read) and released once its
   message is answered; a connection whose frame does not fit waits, reading nothing meanwhile.
@@ -18,6 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MiB = 2**20
+FREE_FAILURES = 5          # wrong tokens an address may send unslowed (typos, an old link)
+FAILURE_PAUSE = 1.0        # seconds of the first pause; each further failure doubles it
+FAILURE_PAUSE_MAX = 30.0
+FAILURES_FORGOTTEN = 900.0  # seconds after its last wrong token, an address starts afresh
 
 
 @dataclass(frozen=True)
@@ -39,11 +46,15 @@ DEFAULT_LIMITS = Limits()
 
 @dataclass
 class Client:
-    """One client address: its open connections and its bucket of server time."""
+    """One client address: its open connections, its bucket of server time and its recent
+    wrong access tokens."""
 
     connections: int = 0
     tokens: float = 0.0
     updated: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    failed_at: float = 0.0
+    paused_until: float = 0.0
 
 
 @dataclass
@@ -117,9 +128,34 @@ class Clients:
         """Take the work done for a message from its address's bucket (it may go below 0)."""
         ticket.client.tokens -= seconds
 
+    @staticmethod
+    def access_pause(ticket: Ticket) -> float:
+        """Seconds a request of this address that carries a token waits before it is compared
+        (0: none). It waits while connected, so the connection caps bound what waits."""
+        return max(0.0, ticket.client.paused_until - time.monotonic())
+
+    @staticmethod
+    def access_refused(ticket: Ticket) -> None:
+        """Count a wrong access token; past FREE_FAILURES the address pauses, longer each time."""
+        client, now = ticket.client, time.monotonic()
+        if now - client.failed_at > FAILURES_FORGOTTEN:
+            client.failures = 0
+        client.failures += 1
+        client.failed_at = now
+        beyond = client.failures - FREE_FAILURES
+        if beyond > 0:
+            doubled = FAILURE_PAUSE * 2 ** min(beyond - 1, 16)  # capped before it overflows
+            client.paused_until = now + min(FAILURE_PAUSE_MAX, doubled)
+
+    @staticmethod
+    def access_granted(ticket: Ticket) -> None:
+        ticket.client.failures = 0
+
     def _forget_idle(self) -> None:
+        now = time.monotonic()
         self.by_address = {address: client for address, client in self.by_address.items()
-                           if client.connections or client.tokens < self.limits.burst}
+                           if client.connections or client.tokens < self.limits.burst
+                           or client.paused_until > now}
 
 
 class MemoryBudget:

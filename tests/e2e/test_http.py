@@ -23,9 +23,11 @@ from tests.conftest import start_server, stop_server
 Response = tuple[int, dict[str, str], bytes]
 
 
-def exchange(port: int, data: bytes, timeout: float = 20) -> bytes:
-    """Send `data` on a new connection, say that is all, and read until the server closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+def exchange(port: int, data: bytes, timeout: float = 20, address: str = "127.0.0.1") -> bytes:
+    """Send `data` on a new connection from `address` (127.0.0.0/8 is all loopback), say that
+    is all, and read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=(address, 0)) as raw:
         raw.sendall(data)
         raw.shutdown(socket.SHUT_WR)
         received = bytearray()
@@ -125,6 +127,22 @@ def test_the_websocket_handshake_checks_host_too(server):
     doubled = handshake.format("localhost").replace("Host: localhost\r\n",
                                                     "Host: localhost\r\nHost: localhost\r\n")
     assert responses(exchange(server.port, doubled.encode()), ["GET"])[0][0] == 400
+
+
+def test_an_ip_address_names_this_machine_and_its_page_may_connect(server):
+    """A phone opens http://192.168.1.5:9998/: an address cannot come from DNS rebinding (that
+    needs a name), and the page served under it is the server's own origin."""
+    handshake = ("GET /ws HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n")
+    host = f"192.0.2.77:{server.port}"
+    ((status, headers, _),) = responses(exchange(server.port, request("GET", "/", host)), ["GET"])
+    assert status == 200 and headers["referrer-policy"] == "no-referrer"
+    for origin, answer in ((f"http://{host}", b" 101 "), (f"http://192.0.2.78:{server.port}",
+                                                          b" 403 ")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            raw.sendall(handshake.format(host, origin).encode())
+            assert answer in raw.recv(4096).split(b"\r\n")[0], origin
 
 
 def test_a_large_file_is_streamed_whole_to_a_slow_reader(tmp_path, sample_gallery):

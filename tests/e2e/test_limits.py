@@ -22,8 +22,10 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import RunningServer, start_server, stop_server
 
 
-def open_client(server: RunningServer, address: str = "127.0.0.1") -> ClientConnection:
-    connection = connect(f"ws://127.0.0.1:{server.port}/ws", source_address=(address, 0),
+def open_client(server: RunningServer, address: str = "127.0.0.1",
+                token: str | None = None) -> ClientConnection:
+    url = f"ws://127.0.0.1:{server.port}/ws" + (f"?token={token}" if token else "")
+    connection = connect(url, source_address=(address, 0),
                          max_size=None).__enter__()  # closed by the test, or by the server
     assert json.loads(connection.recv(timeout=10))["type"] == "hello"
     return connection
