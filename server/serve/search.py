@@ -51,10 +51,13 @@ class Hits:
 
 
 class Search(Protocol):
-    def search(self, query: np.ndarray, k: int, exclude: Collection[int] = ()) -> Hits: ...
+    """What every index answers; each kind implements `search_many`, a batch at once."""
 
     def search_many(self, queries: np.ndarray, k: int,
                     excludes: Sequence[Collection[int]] | None = None) -> list[Hits]: ...
+
+    def search(self, query: np.ndarray, k: int, exclude: Collection[int] = ()) -> Hits:
+        return self.search_many(query, k, [exclude])[0]
 
 
 def _units(queries: np.ndarray) -> np.ndarray:
@@ -65,13 +68,10 @@ def _units(queries: np.ndarray) -> np.ndarray:
     return normalized(queries)
 
 
-class ExactSearch:
+class ExactSearch(Search):
     def __init__(self, vectors: np.ndarray):
         # float16 storage halves the file; the product itself is much faster in float32
         self.vectors = vectors if vectors.dtype == np.float32 else vectors.astype(np.float32)
-
-    def search(self, query: np.ndarray, k: int, exclude: Collection[int] = ()) -> Hits:
-        return self.search_many(query, k, [exclude])[0]
 
     def search_many(self, queries: np.ndarray, k: int,
                     excludes: Sequence[Collection[int]] | None = None) -> list[Hits]:
@@ -89,7 +89,7 @@ class ExactSearch:
         return hits
 
 
-class FaissSearch:
+class FaissSearch(Search):
     """Inner product on unit vectors (= cosine) with a faiss HNSW or IVF index."""
 
     def __init__(self, vectors: np.ndarray, kind: Literal["hnsw", "ivf"] | None = None,
@@ -127,9 +127,6 @@ class FaissSearch:
         index.add(vectors)
         return index
 
-    def search(self, query: np.ndarray, k: int, exclude: Collection[int] = ()) -> Hits:
-        return self.search_many(query, k, [exclude])[0]
-
     def search_many(self, queries: np.ndarray, k: int,
                     excludes: Sequence[Collection[int]] | None = None) -> list[Hits]:
         queries = _units(queries)
@@ -142,7 +139,7 @@ class FaissSearch:
                 for scores, rows, exclude in zip(all_scores, all_rows, excludes, strict=True)]
 
 
-class CompressedSearch:
+class CompressedSearch(Search):
     """IVF-PQ codes memory-mapped from disk; the best candidates re-scored exactly.
 
     At ten million images the vectors are 12 GB, and so would be an IVF index holding them.
@@ -175,9 +172,6 @@ class CompressedSearch:
         quantizer = faiss.downcast_index(ivf.quantizer)
         if hasattr(quantizer, "hnsw"):
             quantizer.hnsw.efSearch = 2 * nprobe
-
-    def search(self, query: np.ndarray, k: int, exclude: Collection[int] = ()) -> Hits:
-        return self.search_many(query, k, [exclude])[0]
 
     def search_many(self, queries: np.ndarray, k: int,
                     excludes: Sequence[Collection[int]] | None = None) -> list[Hits]:
