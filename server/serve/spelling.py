@@ -173,20 +173,22 @@ def edit_distance(a: str, b: str, limit: int = MAX_EDITS) -> int:
 
 
 def _letter_counts(words: Sequence[str]) -> np.ndarray:
-    """(len(words), 37): how often each of LETTERS occurs in each word, then its length (int8:
-    words longer than 127 characters are not worth correcting, and wrap harmlessly)."""
+    """(len(words), 37): how often each of LETTERS occurs in each word, then its length, in the
+    narrowest integers that hold the longest word (int8 for a vocabulary: a few MB less)."""
     codes = np.array(words, dtype=str)  # fixed width: one UTF-32 code point per cell
     width = max(codes.dtype.itemsize // 4, 1)
     points = codes.view(np.uint32).reshape(len(words), width) if len(words) else \
         np.zeros((0, width), np.uint32)
-    slot = np.full(0x110000 if points.size and points.max() >= 128 else 128, len(LETTERS))
+    slot = np.full(128, len(LETTERS))
     slot[[ord(c) for c in LETTERS]] = np.arange(len(LETTERS))
-    columns = slot[points]  # a letter's column; anything else (padding too) the spare one
+    # a letter's column; anything else (padding, any character beyond ASCII) the spare one
+    columns = np.where(points < 128, slot[np.minimum(points, 127)], len(LETTERS))
     cells = (np.arange(len(words))[:, None] * (len(LETTERS) + 1) + columns).ravel()
-    counts = np.bincount(cells, minlength=len(words) * (len(LETTERS) + 1)).astype(np.int8)
+    lengths = [len(w) for w in words]
+    counts = np.bincount(cells, minlength=len(words) * (len(LETTERS) + 1))
     counts = counts.reshape(len(words), len(LETTERS) + 1)
-    counts[:, -1] = [len(w) for w in words]  # the spare column becomes the length
-    return counts
+    counts[:, -1] = lengths  # the spare column becomes the length
+    return counts.astype(np.min_scalar_type(-max(lengths, default=0) - 1))
 
 
 class Speller:
@@ -224,8 +226,14 @@ class Speller:
         the log of its rank in either list; 0 for a word neither lists."""
         return max(_by_rank(self.caption_rank, word), _by_rank(self.english_rank, word))
 
+    @cached_property
+    def _longest(self) -> int:
+        return max(map(len, [*self.caption_rank, *self.english_rank]), default=0)
+
     def candidates(self, word: str) -> list[tuple[str, float]]:
         """Known words at the fewest edits (1 or 2), best first, with their scores."""
+        if len(word) > self._longest + MAX_EDITS:  # nothing known is within reach: skip the
+            return []                               # ~70 strings per letter edits1 would make
         fewest, words = 1, [w for w in edits1(word) if self.known(w)]  # ~50n strings: fast
         if not words and len(word) >= SHORTEST_FOR_TWO_EDITS:
             fewest, words = 2, self._two_edits(word)
@@ -240,7 +248,9 @@ class Speller:
 
     def _two_edits(self, word: str) -> list[str]:
         """Known words exactly two edits away: (edits of edits would be ~(50n)^2 strings)."""
-        query = _letter_counts([word])[0]
+        # differences in a type that holds both sides: the table's int8 could not hold a
+        # query word longer than 127 letters
+        query = _letter_counts([word])[0].astype(np.int32)
         apart = np.abs(self._counts[:, :-1] - query[:-1]).sum(axis=1)
         near = np.flatnonzero((apart <= 2 * MAX_EDITS)
                               & (np.abs(self._counts[:, -1] - query[-1]) <= MAX_EDITS))

@@ -71,3 +71,14 @@ def test_a_rare_real_word_runs_as_typed_with_a_suggestion(client):
     (suggestion,) = reply["suggestions"]
     assert suggestion["word"] == "beech" and suggestion["alternatives"][0] == "beach"
     assert client.query("beach")["suggestions"] == []
+
+
+@pytest.mark.parametrize("word", ["x" * 5000, "é" * 300, "ж" * 128, "中文" * 150,
+                                  "ab" * 240, "q" * 499])
+def test_a_word_of_any_length_or_script_is_a_bad_query_never_internal(server, client, word):
+    """Longer than any known word: no correction, a `bad_query` that says why (a 5,000-letter
+    word is over the query's length limit), and the server fine afterwards."""
+    reply = client.query(word)
+    assert reply["type"] == "error" and reply["code"] == "bad_query", reply
+    assert client.query("dog")["type"] == "results"
+    assert "Traceback" not in server.log()

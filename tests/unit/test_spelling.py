@@ -92,3 +92,23 @@ def test_english_words_map_through_the_caption_words_they_share():
     np.testing.assert_allclose(english.joint_vector("puppy"), [0, 1, 0], atol=1e-6)
     with pytest.raises(KeyError, match="kitten"):
         english.joint_vector("kitten")
+
+
+@pytest.mark.parametrize("word", ["x" * 128, "x" * 300, "é" * 300, "a" * 127 + "b" * 200])
+def test_letter_counts_hold_words_of_any_length(word):
+    """A word's letter counts and length, however long: an int8 count of 300 letters was an
+    OverflowError, answered `internal`."""
+    from server.serve.spelling import LETTERS, _letter_counts
+
+    counts = _letter_counts(["dog", word])
+    assert counts[1, -1] == len(word) and counts[0].tolist()[-1] == 3
+    assert counts[1, :-1].sum() == sum(word.count(c) for c in LETTERS)
+
+
+def test_two_edit_candidates_of_a_long_word_are_found_exactly():
+    """Past int8's range, the filter still finds the word two edits away, and only it."""
+    long_word = "ab" * 100
+    speller = Speller([long_word, "dog"], [])
+    assert speller._two_edits("ab" * 99 + "xy") == [long_word]
+    assert speller._two_edits("ab" * 99 + "xyzw") == []
+    assert speller.correct("é" * 300) is None and speller.correct("x" * 5000) is None
