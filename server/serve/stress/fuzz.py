@@ -20,11 +20,18 @@ from dataclasses import dataclass, field
 from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
+from server.serve.app import MAX_TEXT_MESSAGE
 from server.serve.stress.common import Target, address, open_client
 
-REPLY_TYPES = {"results", "gallery", "pong", "uploaded", "error"}
+REPLY_TYPES = {"results", "gallery", "described", "pong", "uploaded", "error"}
 ERROR_CODES = {"bad_json", "bad_type", "bad_request", "bad_query", "too_large", "bad_upload",
                "busy", "internal"}
+# Every field of every message type (docs/protocol.md), and one no type has
+FIELDS = {"query": ("q", "k", "id", "exclude_query_images"), "browse": ("k", "after", "id"),
+          "describe": ("image", "k", "id"), "ping": ("id",)}
+ODD_FIELDS = ("offset", "extra", "")
+# Letters of scripts beyond ASCII, and characters that are letters to no one
+LETTERS = ["é", "ß", "中", "ж", "ا", "한", "ñ", "ø", "\u0301", "😀", "\u200b", "٣"]
 NO_ID = object()  # the reply's id cannot be predicted (the request is not valid JSON)
 WORDS = ["cat", "grass", "coffee", "moon", "camera", "rocket", "wall", "flag", "beach",
          "coffe", "rockett", "the", "a", "t-shirt", "red car", "qzxv"]
@@ -79,19 +86,27 @@ class Fuzzer:
         return json.dumps({"type": "query", "q": "x" * self.rng.randrange(65_000, 200_000)}), None
 
     def _request(self) -> tuple[str, object]:
-        kind = self.rng.choice(["query", "query", "query", "browse", "ping", "upload", None])
+        kind = self.rng.choice(["query", "query", "query", "browse", "describe", "ping",
+                                "upload", None])
         request: dict = {} if kind is None else {"type": kind}
         if self.rng.random() < 0.9:
             request["q"] = self._query_text()
-        for name in ("k", "id", "exclude_query_images", "after", "offset", "extra"):
-            if self.rng.random() < 0.3:
+        for name in (*FIELDS.get(kind or "", ()), *self.rng.sample(list(FIELDS["query"]), 2),
+                     *ODD_FIELDS):
+            roll = self.rng.random()
+            if roll < 0.3:
                 request[name] = self._value(2)
+            elif roll < 0.4:
+                request[name] = self._extreme_text()
         if self.rng.random() < 0.5:
             request["id"] = self.rng.choice([self.rng.randrange(-(2**53), 2**53),
                                              self._word(), None])
         valid_id = request.get("id")
         expected = valid_id if _valid_id(valid_id) else None
-        return json.dumps(request, ensure_ascii=self.rng.random() < 0.5), expected
+        text = json.dumps(request, ensure_ascii=self.rng.random() < 0.5)
+        if len(text.encode()) > MAX_TEXT_MESSAGE:  # refused unread: its id is not known
+            expected = None
+        return text, expected
 
     def _mutated(self) -> tuple[str, object]:
         """A valid request with one field given an odd literal the encoder would not write."""
@@ -132,7 +147,26 @@ class Fuzzer:
             return b"{" + bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(50)))
         return bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 3000)))
 
+    def _extreme_text(self) -> str:
+        """Strings at and past every length the server reads: one long word of ASCII or of
+        other scripts' letters, a word repeated, many terms, a whole message's worth."""
+        length = self.rng.choice([127, 128, 129, 255, 256, 300, 499, 500, 501, 5000, 60_000])
+        roll = self.rng.random()
+        if roll < 0.3:
+            return self.rng.choice(string.ascii_letters) * length
+        if roll < 0.5:
+            return "".join(self.rng.choice(LETTERS) for _ in range(length))
+        if roll < 0.6:
+            return self.rng.choice(LETTERS) * length
+        if roll < 0.8:
+            word = self.rng.choice([*WORDS, self._word(), "x" * self.rng.randrange(1, 200)])
+            joiner = self.rng.choice(["+", " ", "-", "+2*", ""])
+            return joiner.join([word] * max(1, length // (len(word) + len(joiner))))[:length]
+        return "".join(self.rng.choice(string.printable) for _ in range(length))
+
     def _query_text(self) -> str:
+        if self.rng.random() < 0.2:
+            return self._extreme_text()
         pieces = []
         for _ in range(self.rng.randrange(1, 40)):
             roll = self.rng.random()
@@ -144,8 +178,11 @@ class Fuzzer:
             elif roll < 0.75:
                 pieces.append(f"[{self.rng.choice(['IMG', 'img', 'UPLOAD', 'Img'])}_"
                               f"{self.rng.choice(['1', '3', '0', '999999999', '1234567890'])}]")
-            elif roll < 0.9:
+            elif roll < 0.85:
                 pieces.append(self.rng.choice(ODD_TEXT))
+            elif roll < 0.9:  # a long word, of any script
+                pieces.append(self.rng.choice([*LETTERS, "x", "q"]) * self.rng.randrange(
+                    20, 600))
             else:
                 pieces.append(self._word())
         return "".join(pieces)[: self.rng.choice([100, 500, 501, 2000])]
@@ -158,9 +195,9 @@ class Fuzzer:
         roll = self.rng.random()
         if depth <= 0 or roll < 0.6:
             return self.rng.choice([
-                None, True, False, 0, 1, -1, 24, 200, 201, 10**6, 2**53, 2**53 + 1, -(2**63),
-                2**64, 1.5, -0.0, 1e308, 5e-324, "", "cat", "5", self._word(),
-                self._query_text()])
+                None, True, False, 0, 1, -1, 2, 3, 24, 50, 51, 200, 201, 10**6, 10**9 - 1,
+                10**9, 2**53, 2**53 + 1, -(2**63), 2**64, 1.5, -0.0, 1e308, 5e-324, "", "cat",
+                "5", self._word(), self._query_text()])
         if roll < 0.8:
             return [self._value(depth - 1) for _ in range(self.rng.randrange(5))]
         return {self._word(): self._value(depth - 1) for _ in range(self.rng.randrange(5))}
