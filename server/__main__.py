@@ -22,14 +22,18 @@ from typing import get_args
 
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.access import (
+    PAGE_KEYS,
     SHORT_TOKEN,
     check_token,
     is_loopback,
     link_host,
     new_token,
     read_token_file,
+    remove_page_key,
+    write_page_key,
 )
 from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
+from server.serve.front import Front
 from server.serve.gallery import GalleryError, latest_index
 from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
 from server.serve.look import FITS
@@ -140,8 +144,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-origin", action="append", default=[],
                         help="another web origin allowed to connect (repeatable)")
     parser.add_argument("--page-from-disk", action=argparse.BooleanOptionalAction, default=True,
-                        help="accept the page opened from disk (Origin: null, which sandboxed "
-                        "frames on any web site send too)")
+                        help="accept the page opened from disk (web/index.html): it proves it is "
+                        "this machine's page with a key the server writes beside it at start "
+                        "(web/keys/<port>.js); any other page whose Origin is null, as a "
+                        "sandboxed frame's on any web site, is refused")
     parser.add_argument("--verbose", action="store_true")
     _add_access(parser)
     _add_limits(parser)
@@ -184,16 +190,50 @@ def announce(args: argparse.Namespace, app: App, port: int, token: str | None,
     log.info("serving %d images on %s (WebSocket on the same port)", images, url)
 
 
+def page_key_for(args: argparse.Namespace) -> str | None:
+    """The key the page from disk sends, where it is accepted. A server with an access token
+    takes the token as the proof instead, but writes a key too: the page from disk then finds
+    one for every running server, and a missing file means no server on that port."""
+    return new_token() if args.page_from_disk else None
+
+
+def publish_page_key(args: argparse.Namespace, port: int, key: str | None) -> Path | None:
+    """Write the page key beside the page (web/keys/<port>.js); None when there is none or it
+    cannot be written (then only the page the server serves can connect, and the log says so)."""
+    if key is None:
+        return None
+    log = logging.getLogger("wordpix.server")
+    try:
+        return write_page_key(args.web, port, key)
+    except OSError as error:
+        log.warning("cannot write the page key into %s (%s): the page opened from disk will not "
+                    "connect; open the page this server serves instead", args.web / PAGE_KEYS,
+                    error.strerror or error)
+        return None
+
+
 async def main(args: argparse.Namespace) -> None:
     token, made = access_token(args)  # before loading: a bad token file fails at once
     app = load(args)
+    key = page_key_for(args)
     try:
         server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk,
-                             token)
+                             token, key)
     except OSError as error:  # most often: the port is taken
         raise SystemExit(f"error: cannot listen on {args.host}:{args.port}: "
                          f"{error.strerror or error}") from None
-    announce(args, app, server.sockets[0].getsockname()[1], token, made)
+    port = server.sockets[0].getsockname()[1]
+    key_file = publish_page_key(args, port, key)
+    try:
+        announce(args, app, port, token, made)
+        await serve_until_stopped(server)
+    finally:
+        if key_file is not None and key is not None:
+            remove_page_key(key_file, key)
+
+
+async def serve_until_stopped(server: Front) -> None:
+    """Serve until SIGINT or SIGTERM."""
     stop = asyncio.get_running_loop().create_future()
 
     def request_stop() -> None:

@@ -81,6 +81,14 @@ class RunningServer:
         return self.log_path.read_text()
 
 
+def page_key(server: RunningServer, web: Path = REPO / "web") -> str:
+    """The key the server wrote for the page from disk (web/keys/<port>.js)."""
+    script = (web / "keys" / f"{server.port}.js").read_text()
+    found = re.search(r'= "([^"]+)";', script)
+    assert found, script
+    return found.group(1)
+
+
 def start_server(index: Path | None, log_path: Path, port: int | None = None,
                  timeout: float = 120, flags: Sequence[str] = (), cwd: Path = REPO
                  ) -> RunningServer:
@@ -145,6 +153,17 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 # is down, so they are not the page's errors; nor is the 401 of a server that wants its token
 EXPECTED_CONSOLE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|"
                               r"the server responded with a status of 401")
+# The page from disk looks for the page key of the server it connects to (web/keys/<port>.js):
+# none while no server runs on that port
+MISSING_KEY = re.compile(r"/web/keys/\d+\.js")
+
+
+def expected_error(message) -> bool:
+    """Whether a console error of the page is one of those expected (above)."""
+    return bool(EXPECTED_CONSOLE.search(message.text) or (
+        "ERR_FILE_NOT_FOUND" in message.text and MISSING_KEY.search(message.location["url"])))
+
+
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
@@ -178,7 +197,7 @@ def new_page(browser):
         opened = context.new_page()
         opened.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
         opened.on("console", lambda message: message.type == "error"
-                  and not EXPECTED_CONSOLE.search(message.text) and problems.append(message.text))
+                  and not expected_error(message) and problems.append(message.text))
         opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
                                             dialog.dismiss()))
         return opened

@@ -84,11 +84,56 @@
     }
   }
 
-  // The URL with the current server's token, if it has one
+  // ------------------------------------------------------------------ the page key
+
+  // Opened from disk, the page's Origin is "null", which any web site can give a sandboxed
+  // frame too, so a server on this machine also wants its page key (docs/server.md, The page
+  // from disk). The server writes it at start beside this file, in keys/<port>.js: a page from
+  // this folder can load it, no web site can. It is sent only to a server on loopback: a key
+  // is this machine's, and another machine must never learn it.
+  const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
+
+  function keyPort(address) {
+    const port = address.match(/:(\d+)$/);
+    return port ? port[1] : "80";
+  }
+
+  // The key of the current server, loaded afresh (a restarted server has a new one); resolves
+  // once the script has loaded or failed (no server on that port: no file)
+  function loadPageKey() {
+    const server = state.server;
+    if (!fromDisk || !LOOPBACK.test(server.address)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const script = document.createElement("script");
+      script.src = `keys/${keyPort(server.address)}.js?${Date.now()}`;
+      script.addEventListener("load", () => {
+        script.remove();
+        const keys = window.WORDPIX_KEYS || {};
+        if (state.server === server) state.key = keys[keyPort(server.address)] || "";
+        resolve();
+      });
+      script.addEventListener("error", () => {
+        script.remove();
+        resolve();
+      });
+      document.head.append(script);
+    });
+  }
+
+  // The URL with the current server's token, if it has one (an <img> sends no Origin: it
+  // needs no page key, and no other site can read the picture it shows)
   function withToken(url) {
     if (!state.token) return url;
     const full = new URL(url);
     full.searchParams.set("token", state.token);
+    return full.href;
+  }
+
+  // ... and with the page key too: the WebSocket and fetch(), whose Origin the server checks
+  function withCredentials(url) {
+    if (!state.key) return withToken(url);
+    const full = new URL(withToken(url));
+    full.searchParams.set("key", state.key);
     return full.href;
   }
 
@@ -114,9 +159,10 @@
   // needs one).
   async function accessProblem() {
     try {
-      const response = await fetch(withToken(`${state.server.http}health`), { cache: "no-store" });
+      const response = await fetch(withCredentials(`${state.server.http}health`), { cache: "no-store" });
       if (response.status === 401) return "refused";
       const health = await response.json();
+      if (health.page === "refused") return "page";
       return health.token === "required" ? "needed" : null;
     } catch {
       return null;  // not reachable (or not a wordpix server): retry as for any lost connection
@@ -134,6 +180,10 @@
   // No retries while the notice is up: each would be one more wrong token from this address
   function askForToken(problem) {
     const address = state.server.address;
+    if (problem === "page") {
+      pageRefused(address);
+      return;
+    }
     setStatus("locked", problem === "refused" ? "token refused" : "needs an access token");
     ui.accessText.textContent = problem === "refused"
       ? `${address} refused the access token this page had (a server makes a new one each ` +
@@ -145,11 +195,21 @@
     ui.accessToken.focus();
   }
 
+  // A page from disk without the key of the server (a copy of the page elsewhere than the
+  // server's web/ folder, or a server on another machine): only its own page can connect
+  function pageRefused(address) {
+    setStatus("locked", "this page is refused");
+    show(ui.summary, `${address} accepts the page it serves, and this page opened from its own ` +
+      `folder on its machine: open http://${address}/ instead.`);
+    state.retryTimer = setTimeout(connect, RETRY_MAX);  // the server may be restarted with it
+  }
+
   // ------------------------------------------------------------------ state
 
   const state = {
     server: endpoints(params.get("server") || (fromDisk ? "localhost:9998" : location.host)),
     token: "",               // the server's access token, if it needs one and the page has it
+    key: "",                 // the page key, from disk, of a server on this machine
     ws: null,
     connected: false,
     everConnected: false,
@@ -1105,14 +1165,17 @@
     ui.connectionText.textContent = text;
   }
 
-  function connect() {
+  async function connect() {
     clearTimeout(state.retryTimer);
     if (!state.everConnected) setStatus("connecting", "connecting…");
     else setStatus("disconnected", "disconnected — reconnecting…");
+    const server = state.server;
+    await loadPageKey();
+    if (state.server !== server || state.ws) return;  // another server or connection meanwhile
     let ws;
     let opened = false;
     try {
-      ws = new WebSocket(withToken(state.server.ws));
+      ws = new WebSocket(withCredentials(state.server.ws));
     } catch {
       setStatus("disconnected", `disconnected: cannot reach ${state.server.address}`);
       retry();
@@ -1182,6 +1245,7 @@
   function useServer(address) {
     state.server = endpoints(address);
     state.token = savedToken(state.server.address);
+    state.key = "";
     ui.access.hidden = true;
   }
 

@@ -38,7 +38,7 @@ from websockets.frames import CloseCode
 
 from server.artifacts import load_word_space
 from server.english import EnglishWords
-from server.serve.access import Verdict, access_for
+from server.serve.access import access_for
 from server.serve.encoder import ImageEncoder
 from server.serve.examples import offer
 from server.serve.front import (
@@ -47,7 +47,6 @@ from server.serve.front import (
     HttpAnswer,
     ServedFile,
     open_regular,
-    unauthorized,
 )
 from server.serve.gallery import Gallery, Item
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
@@ -368,18 +367,19 @@ class App:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def route(self, path: str, authorized: bool = True) -> HttpAnswer:
+    async def route(self, path: str, refusal: HttpAnswer | None = None) -> HttpAnswer:
         """What a GET of `path` answers (the front door has checked the method and Host);
-        without the access token (`authorized` False) only the page's files and "ok"."""
+        with a `refusal` (no access token, a page of another origin) only the page's files
+        and /health's "ok", and the refusal for anything else."""
         if path in self.web_files:
             served = await asyncio.to_thread(open_regular, self.web_files[path])
             if served is not None:
                 return HttpAnswer(http.HTTPStatus.OK, cache="no-cache", file=served,
                                   content_type=_content_type(self.web_files[path].name))
         if path == "/health":
-            return _health(authorized, len(self.gallery))
-        if not authorized:
-            return unauthorized(Verdict.MISSING)
+            return _health(refusal, len(self.gallery))
+        if refusal is not None:
+            return refusal
         match = re.fullmatch(r"/images/([0-9]{1,9})", path)
         if match:
             item = self.gallery.by_id(int(match.group(1)))
@@ -442,19 +442,25 @@ class NoIndexApp(App):
             pass  # not JSON: the answer is the same
         return {"type": "error", "id": request_id, "code": "no_gallery", "error": NO_INDEX}
 
-    async def route(self, path: str, authorized: bool = True) -> HttpAnswer:
+    async def route(self, path: str, refusal: HttpAnswer | None = None) -> HttpAnswer:
         if path == "/health":
-            return _health(authorized, 0)
-        if path.startswith("/images/") and authorized:
+            return _health(refusal, 0)
+        if path.startswith("/images/") and refusal is None:
             return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "no gallery")
-        return await super().route(path, authorized)  # the page's files
+        return await super().route(path, refusal)  # the page's files
 
 
-def _health(authorized: bool, images: int) -> HttpAnswer:
-    """Alive, for anyone (a proxy's check); the gallery's size only with the token. The page
-    learns from "token" that its WebSocket was refused for want of one."""
-    status = {"ok": True, "images": images} if authorized else {"ok": True, "token": "required"}
-    return HttpAnswer(http.HTTPStatus.OK, json.dumps(status).encode(), "application/json")
+def _health(refusal: HttpAnswer | None, images: int) -> HttpAnswer:
+    """Alive, for anyone (a proxy's check); the gallery's size only to whom may see it. Any
+    page learns why its WebSocket was refused: "token" (it needs the access token) or "page"
+    (a page of another origin, or the page from disk without its key)."""
+    if refusal is None:
+        return HttpAnswer(http.HTTPStatus.OK, json.dumps({"ok": True, "images": images}).encode(),
+                          "application/json")
+    why = {"token": "required"} if refusal.status == http.HTTPStatus.UNAUTHORIZED else \
+        {"page": "refused"}
+    return HttpAnswer(http.HTTPStatus.OK, json.dumps({"ok": True, **why}).encode(),
+                      "application/json", public=True)
 
 
 def _web_files(web_dir: Path) -> dict[str, Path]:
@@ -572,9 +578,10 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
 
 async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
                 allow_origins: Sequence[str] = (), page_from_disk: bool = True,
-                token: str | None = None) -> Front:
+                token: str | None = None, page_key: str | None = None) -> Front:
     """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the
-    WebSocket only its pages' origins and the allowed ones (`access_for`), and, with a
-    `token`, only requests that carry it (but for the page's files)."""
-    access = access_for(host, allow_origins, page_from_disk, token)
+    WebSocket only its pages' origins and the allowed ones (`access_for`: the page from disk
+    with `page_key` where there is no `token`), and, with a `token`, only requests that carry
+    it (but for the page's files)."""
+    access = access_for(host, allow_origins, page_from_disk, token, page_key)
     return await Front(app.handle, app.route, app.clients, host=host, port=port, access=access)

@@ -127,6 +127,7 @@ class HttpAnswer:
     file: ServedFile | None = None  # streamed in place of `body`
     close: bool = False  # the connection closes after this answer
     extra: tuple[tuple[str, str], ...] = ()
+    public: bool = False  # says nothing of the gallery: any page may read it
 
     @classmethod
     def text(cls, status: http.HTTPStatus, message: str, **fields: Any) -> HttpAnswer:
@@ -153,6 +154,13 @@ def unauthorized(verdict: Verdict) -> HttpAnswer:
                "(http://...#token=...)")
     return HttpAnswer.text(http.HTTPStatus.UNAUTHORIZED, message, close=True,
                            extra=(("WWW-Authenticate", 'Token realm="wordpix"'),))
+
+
+def foreign_page() -> HttpAnswer:
+    """The answer to a page of another origin asking for gallery data."""
+    return HttpAnswer.text(http.HTTPStatus.FORBIDDEN, "a page of another origin may not read "
+                           "this gallery: open the page this server serves, or the page from "
+                           "disk beside the key the server wrote (docs/server.md)")
 
 
 class BadRequest(Exception):
@@ -348,7 +356,8 @@ class GuardedConnection(ServerConnection):
 
 
 Handler = Callable[[GuardedConnection], Awaitable[None]]
-Route = Callable[[str, bool], Awaitable[HttpAnswer]]  # (path, authorized)
+# (path, the answer to a request for gallery data, or None when it may have it)
+Route = Callable[[str, HttpAnswer | None], Awaitable[HttpAnswer]]
 
 
 class Front(Server):
@@ -371,10 +380,10 @@ class Front(Server):
         return await asyncio.get_running_loop().create_server(
             lambda: Door(self), self.host, self.port, backlog=BACKLOG)
 
-    def websocket(self, ticket: Ticket, host: str) -> GuardedConnection:
-        """The connection for a handshake whose Host header was `host`."""
-        protocol = ServerProtocol(origins=self.access.origins_for(host), max_size=MAX_MESSAGE,
-                                  logger=self.logger)
+    def websocket(self, ticket: Ticket, host: str, target: str) -> GuardedConnection:
+        """The connection for a handshake of `target` whose Host header was `host`."""
+        protocol = ServerProtocol(origins=self.access.origins_for(host, target),
+                                  max_size=MAX_MESSAGE, logger=self.logger)
         return GuardedConnection(protocol, self, ticket, max_queue=4)
 
     async def _run(self, connection: ServerConnection) -> None:
@@ -545,11 +554,14 @@ class Door(asyncio.Protocol):
             return unauthorized(verdict)
         if request.upgrade:
             await self._drain()  # websockets expects a transport that is not paused
-            self._hand_over(head, request.values("host")[0])
+            self._hand_over(head, request.values("host")[0], request.target)
             return None
-        try:  # without the token, the route serves only what is public (the page's files)
-            answer = await self.front.route(request.path,
-                                            verdict in (Verdict.OPEN, Verdict.GRANTED))
+        # without the token, or for a page of another site, the route serves only what is
+        # public (the page's files, /health's "ok")
+        refusal = (unauthorized(verdict) if verdict not in (Verdict.OPEN, Verdict.GRANTED)
+                   else None if self._page_allowed(request) else foreign_page())
+        try:
+            answer = await self.front.route(request.path, refusal)
         except Exception:
             log.exception("failed to answer %s %s", request.method, request.path)
             answer = HttpAnswer.text(http.HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -574,20 +586,29 @@ class Door(asyncio.Protocol):
             clients.access_granted(ticket)
         return verdict
 
-    def _let_read(self, request: HttpRequest, answer: HttpAnswer) -> None:
-        """Let a page the WebSocket would accept read the answer (CORS): the page opened from
-        disk reads /health to tell a refused token from a server that is down."""
+    def _page_allowed(self, request: HttpRequest) -> bool:
+        """Whether the request comes from a page the WebSocket would accept, or from no page
+        at all (no Origin: a plain <img>, which lets no other site read the picture, or a
+        client that is not a browser)."""
         origins = request.values("origin")
-        if len(origins) == 1 and self.front.access.origin_allowed(origins[0],
-                                                                 request.values("host")[0]):
+        return len(origins) <= 1 and self.front.access.origin_allowed(
+            origins[0] if origins else None, request.values("host")[0], request.target)
+
+    def _let_read(self, request: HttpRequest, answer: HttpAnswer) -> None:
+        """Let the page read the answer (CORS) if it is one the WebSocket would accept; and
+        any page /health's public answer, which says only why a WebSocket was refused (the
+        page from disk reads it to tell a missing token or key from a server that is down)."""
+        origins = request.values("origin")
+        if len(origins) == 1 and origins[0] and (
+                self._page_allowed(request) or answer.public):
             answer.extra += (("Access-Control-Allow-Origin", origins[0]), ("Vary", "Origin"))
 
-    def _hand_over(self, head: bytes, host: str) -> None:
+    def _hand_over(self, head: bytes, host: str, target: str) -> None:
         """From here on the connection is websockets': the handshake request, then frames."""
         assert self.ticket is not None
         rest, self.buffer = bytes(self.buffer), bytearray()
         self.front.doors.discard(self)
-        connection = self.front.websocket(self.ticket, host)
+        connection = self.front.websocket(self.ticket, host, target)
         self.ticket = None  # the WebSocket connection gives it back when it ends
         self.transport.set_protocol(connection)
         connection.connection_made(self.transport)

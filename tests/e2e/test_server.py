@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from server.samples import SAMPLE_PHOTOS
 from server.text import tokenize
-from tests.conftest import start_server, stop_server
+from tests.conftest import page_key, start_server, stop_server
 
 ISSUE_SEED = ["people+park", "bike-park", "beach+sunrise", "car-yellow", "cold-snow",
               "train-car", "travel+paint", "fish+food", "[IMG_1]+park", "[IMG_3]-dog",
@@ -287,13 +287,16 @@ def test_a_message_beyond_the_protocol_limit_closes_only_that_connection(server,
 
 
 def test_origins_are_checked(server):
-    for origin in (None, "null", f"http://localhost:{server.port}", "http://127.0.0.1:8000"):
-        allowed = Client(server.ws_url, origin=origin)
+    key = f"?key={page_key(server)}"
+    for origin, target in ((None, ""), ("null", key), (f"http://localhost:{server.port}", "")):
+        allowed = Client(server.ws_url + target, origin=origin)
         assert allowed.hello["type"] == "hello"
         allowed.close()
-    for origin in ("http://evil.example", "http://localhost.evil.example"):
+    for origin, target in (("http://evil.example", ""), ("http://localhost.evil.example", ""),
+                           ("null", ""), ("null", "?key=guess"),
+                           ("http://127.0.0.1:8000", key), ("http://localhost:8000", "")):
         with pytest.raises(InvalidStatus, match="403"):
-            Client(server.ws_url, origin=origin)
+            Client(server.ws_url + target, origin=origin)
 
 
 def _http_get(port: int, path: str, host: str = "localhost") -> tuple[int, bytes]:

@@ -14,6 +14,8 @@ from server.serve.access import (
     link_host,
     new_token,
     read_token_file,
+    remove_page_key,
+    write_page_key,
 )
 from server.serve.limits import FAILURES_FORGOTTEN, FREE_FAILURES, Clients, Limits
 
@@ -49,10 +51,43 @@ def test_host_names_of_this_machine(host, answered):
 
 def test_a_page_may_connect_as_the_name_it_was_served_under():
     access = access_for("0.0.0.0", page_from_disk=False)
-    assert access.origin_allowed("http://192.168.1.5:9998", "192.168.1.5:9998")
-    assert not access.origin_allowed("http://192.168.1.6:9998", "192.168.1.5:9998")
-    assert not access.origin_allowed("null", "localhost:9998")  # --no-page-from-disk
-    assert access_for("0.0.0.0").origin_allowed("null", "localhost:9998")
+    assert access.origin_allowed("http://192.168.1.5:9998", "192.168.1.5:9998", "/ws")
+    assert not access.origin_allowed("http://192.168.1.6:9998", "192.168.1.5:9998", "/ws")
+    assert access.origin_allowed(None, "localhost:9998", "/ws")  # not a browser
+    assert not access.origin_allowed("null", "localhost:9998", "/ws")  # --no-page-from-disk
+
+
+@pytest.mark.parametrize("origin", [
+    "http://localhost:8000", "http://127.0.0.1:8000", "http://localhost", "https://localhost:9999",
+    "http://[::1]:3000", "http://127.0.0.1:9998.evil.example", "http://evil.example"])
+def test_no_other_page_of_this_machine_or_elsewhere(origin):
+    """Another local web app (another port) is another site: only --allow-origin admits it."""
+    assert not access_for("127.0.0.1").origin_allowed(origin, "localhost:9998", "/ws")
+    assert access_for("127.0.0.1", [origin]).origin_allowed(origin, "localhost:9998", "/ws")
+
+
+def test_the_page_from_disk_proves_itself_with_the_page_key():
+    key = new_token()
+    access = access_for("127.0.0.1", page_key=key)
+    assert access.origin_allowed("null", "localhost:9998", f"/ws?key={key}")
+    for target in ("/ws", "/ws?key=", f"/ws?key={key[:-1]}", f"/ws?key={key}&key={key}",
+                   f"/ws?token={key}"):
+        assert not access.origin_allowed("null", "localhost:9998", target), target
+    assert not access_for("127.0.0.1").origin_allowed("null", "localhost:9998", "/ws?key=")
+    # with an access token, the token is checked on its own and is the proof
+    assert access_for("127.0.0.1", token=TOKEN).origin_allowed("null", "localhost:9998", "/ws")
+
+
+def test_the_page_key_file_is_a_script_for_its_port(tmp_path):
+    key = new_token()
+    path = write_page_key(tmp_path, 9998, key)
+    assert path == tmp_path / "keys" / "9998.js"
+    assert f'["9998"] = "{key}"' in path.read_text()
+    remove_page_key(path, "another server's key")  # another server on that port wrote it since
+    assert path.exists()
+    remove_page_key(path, key)
+    assert not path.exists()
+    remove_page_key(path, key)  # gone already: nothing to do
 
 
 def test_loopback_and_links():
