@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.common import add_dataset_args, load_records
+from scripts.common import add_dataset_args, add_record_arg, load_records, recorded
 from server.learn.glove import GloveConfig, cooccurrence, fit_glove, train_glove
 from server.learn.word2vec import Word2VecConfig, train_word2vec
 from server.text import build_vocab, tokenize
@@ -91,13 +91,15 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_args(parser)
     parser.add_argument("--threads", type=int, default=2, help="threads of the C reference")
+    add_record_arg(parser)
     args = parser.parse_args()
-    sentences = [tokenize(c) for r in load_records(args) for c in r.captions]
-    vocab = build_vocab(sentences, REFERENCE_SETTINGS.min_count)
-    print(f"captions: {len(sentences):,}  tokens: {sum(map(len, sentences)):,}  "
-          f"vocabulary (min count {REFERENCE_SETTINGS.min_count}): {len(vocab):,}")
-    speed(sentences, args.threads)
-    neighbours(sentences)
+    with recorded(args, "bench_glove"):
+        sentences = [tokenize(c) for r in load_records(args) for c in r.captions]
+        vocab = build_vocab(sentences, REFERENCE_SETTINGS.min_count)
+        print(f"captions: {len(sentences):,}  tokens: {sum(map(len, sentences)):,}  "
+              f"vocabulary (min count {REFERENCE_SETTINGS.min_count}): {len(vocab):,}")
+        speed(sentences, args.threads)
+        neighbours(sentences)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scripts.common import add_record_arg, recorded
 from server.artifacts import DEFAULT_MODEL_DIR
 from server.datasets import SHARED_FLICKR8K, read_flickr8k, read_tuxpaint
 from server.images import to_array
@@ -145,13 +146,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--load-size", type=int, default=1_000_000)
+    add_record_arg(parser)
     args = parser.parse_args()
-    if args.only in (None, "indexing"):
-        bench_indexing(args.images)
-    if args.only in (None, "search"):
-        bench_search([int(s) for s in args.sizes.split(",")])
-    if args.only in (None, "load"):
-        bench_load(args.load_size)
+    with recorded(args, "bench_index"):
+        if args.only in (None, "indexing"):
+            bench_indexing(args.images)
+        if args.only in (None, "search"):
+            bench_search([int(s) for s in args.sizes.split(",")])
+        if args.only in (None, "load"):
+            bench_load(args.load_size)
 
 
 if __name__ == "__main__":

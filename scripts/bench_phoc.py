@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cphoc import phoc
+from scripts.common import add_record_arg, recorded
 from server.artifacts import DEFAULT_MODEL_DIR, WORDS_FILE
 from server.serve.spelling import DEFAULT_THRESHOLD, SpellingIndex, _occupies, reference_phoc
 from server.wordspace import WordSpace
@@ -146,16 +147,18 @@ def main() -> None:
     parser.add_argument("--typos", type=int, default=3000, help="typos for the threshold table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    add_record_arg(parser)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-    vocabulary = list(WordSpace.load(args.words).words)
-    speed(vocabulary, args.random, args.repeats, rng)
-    print()
-    index = lookup(vocabulary, args.repeats, rng)
-    print()
-    threshold_table(index, args.typos, rng)
-    print()
-    examples(SpellingIndex(vocabulary, DEFAULT_THRESHOLD))
+    with recorded(args, "bench_phoc"):
+        rng = random.Random(args.seed)
+        vocabulary = list(WordSpace.load(args.words).words)
+        speed(vocabulary, args.random, args.repeats, rng)
+        print()
+        index = lookup(vocabulary, args.repeats, rng)
+        print()
+        threshold_table(index, args.typos, rng)
+        print()
+        examples(SpellingIndex(vocabulary, DEFAULT_THRESHOLD))
 
 
 if __name__ == "__main__":

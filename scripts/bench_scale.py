@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scripts.common import add_record_arg, recorded
 from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
 from server.datasets import SHARED_FLICKR8K, read_flickr8k, read_tuxpaint
 from server.serve.encoder import ImageEncoder
@@ -515,19 +516,21 @@ def main() -> None:
     query.add_argument("--work", type=Path, required=True)
     query.add_argument("--index-name", required=True)
     query.add_argument("--target", type=float, default=0.9)
+    add_record_arg(parser)
     args = parser.parse_args()
-    if args.command == "indexing":
-        bench_indexing(args.images, args.rounds)
-    elif args.command == "mixture":
-        bench_mixture(args.real)
-    elif args.command == "search":
-        bench_search(args)
-    elif args.command == "serve":
-        bench_serve(args.work, args.measure)
-    elif args.command == "rows":
-        bench_rows(args.work)
-    else:
-        query_one(args.work, args.index_name, args.target)
+    with recorded(args, "bench_scale"):
+        if args.command == "indexing":
+            bench_indexing(args.images, args.rounds)
+        elif args.command == "mixture":
+            bench_mixture(args.real)
+        elif args.command == "search":
+            bench_search(args)
+        elif args.command == "serve":
+            bench_serve(args.work, args.measure)
+        elif args.command == "rows":
+            bench_rows(args.work)
+        else:
+            query_one(args.work, args.index_name, args.target)
 
 
 if __name__ == "__main__":

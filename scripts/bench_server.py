@@ -37,6 +37,7 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 from scripts.bench_index import clustered_vectors
+from scripts.common import add_record_arg, recorded
 from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
 from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.retrieval import QueryRequest, Retriever
@@ -165,38 +166,41 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--port", type=int, default=9997)
+    add_record_arg(parser)
     args = parser.parse_args()
-    queries = random_queries(load_word_space().words, args.queries)
-    with tempfile.TemporaryDirectory() as directory:
-        index = Path(directory)
-        make_gallery(index, args.images)
-        floor, batched = in_process(index, queries)
-        server = start_server(index, args.port)
-        try:
-            url = f"ws://127.0.0.1:{args.port}/ws"
-            asyncio.run(round_trips(url, queries[:200]))  # warm up
-            times = asyncio.run(round_trips(url, queries))
-            cpu_before = cpu_seconds(server.pid)
-            rate = parallel_throughput(url, queries, args.clients, args.seconds)
-            server_cpu = (cpu_seconds(server.pid) - cpu_before) / (rate * args.seconds)
-            # where the time goes: the same load with one result, and with no search at all
-            one = parallel_throughput(url, queries, args.clients, args.seconds, {"k": 1})
-            ping = parallel_throughput(url, queries, args.clients, args.seconds,
-                                       {"type": "ping"})
-        finally:
-            server.terminate()
-            server.wait()
-    p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
-    print(f"\n## Query server, {args.images:,}-image gallery, top 24, loopback WebSocket")
-    print("| measure | value |\n|---|---|")
-    print(f"| answer in process (parse, search, records, nearest words), p50 | {floor:.3f} ms |")
-    print(f"| the same, 32 queries answered as one batch, per query | {batched:.3f} ms |")
-    print(f"| round trip, one client, p50 | {p50:.3f} ms ({p50 / floor:.1f}x the floor) |")
-    print(f"| round trip, one client, p99 | {p99:.3f} ms |")
-    print(f"| throughput, {args.clients} concurrent clients | {rate:,.0f} queries/s |")
-    print(f"| server CPU time per query under that load | {server_cpu * 1e3:.3f} ms |")
-    print(f"| same load, top 1 instead of top 24 | {one:,.0f} queries/s |")
-    print(f"| same load, ping messages (transport and JSON, no search) | {ping:,.0f} /s |")
+    with recorded(args, "bench_server"):
+        queries = random_queries(load_word_space().words, args.queries)
+        with tempfile.TemporaryDirectory() as directory:
+            index = Path(directory)
+            make_gallery(index, args.images)
+            floor, batched = in_process(index, queries)
+            server = start_server(index, args.port)
+            try:
+                url = f"ws://127.0.0.1:{args.port}/ws"
+                asyncio.run(round_trips(url, queries[:200]))  # warm up
+                times = asyncio.run(round_trips(url, queries))
+                cpu_before = cpu_seconds(server.pid)
+                rate = parallel_throughput(url, queries, args.clients, args.seconds)
+                server_cpu = (cpu_seconds(server.pid) - cpu_before) / (rate * args.seconds)
+                # where the time goes: the same load with one result, and with no search at all
+                one = parallel_throughput(url, queries, args.clients, args.seconds, {"k": 1})
+                ping = parallel_throughput(url, queries, args.clients, args.seconds,
+                                           {"type": "ping"})
+            finally:
+                server.terminate()
+                server.wait()
+        p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+        print(f"\n## Query server, {args.images:,}-image gallery, top 24, loopback WebSocket")
+        print("| measure | value |\n|---|---|")
+        print(f"| answer in process (parse, search, records, nearest words), p50 | "
+              f"{floor:.3f} ms |")
+        print(f"| the same, 32 queries answered as one batch, per query | {batched:.3f} ms |")
+        print(f"| round trip, one client, p50 | {p50:.3f} ms ({p50 / floor:.1f}x the floor) |")
+        print(f"| round trip, one client, p99 | {p99:.3f} ms |")
+        print(f"| throughput, {args.clients} concurrent clients | {rate:,.0f} queries/s |")
+        print(f"| server CPU time per query under that load | {server_cpu * 1e3:.3f} ms |")
+        print(f"| same load, top 1 instead of top 24 | {one:,.0f} queries/s |")
+        print(f"| same load, ping messages (transport and JSON, no search) | {ping:,.0f} /s |")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from scripts.common import add_record_arg, recorded
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -75,16 +77,18 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=2.0, help="seconds idle before reading")
+    add_record_arg(parser)
     args = parser.parse_args()
-    rows = [one_run(args.index, args.idle) for _ in range(args.runs)]
-    print("| run | launch -> first answer (s) | idle RSS (MB) | peak RSS (MB) | torch |")
-    print("|---|---|---|---|---|")
-    for number, row in enumerate(rows, 1):
-        print(f"| {number} | {row['first_answer_s']:.2f} | {row['rss_mb']:.0f} | "
-              f"{row['peak_mb']:.0f} | {'loaded' if row['torch_loaded'] else 'no'} |")
-    print(f"| median | {statistics.median(r['first_answer_s'] for r in rows):.2f} | "
-          f"{statistics.median(r['rss_mb'] for r in rows):.0f} | "
-          f"{statistics.median(r['peak_mb'] for r in rows):.0f} | |")
+    with recorded(args, "bench_start"):
+        rows = [one_run(args.index, args.idle) for _ in range(args.runs)]
+        print("| run | launch -> first answer (s) | idle RSS (MB) | peak RSS (MB) | torch |")
+        print("|---|---|---|---|---|")
+        for number, row in enumerate(rows, 1):
+            print(f"| {number} | {row['first_answer_s']:.2f} | {row['rss_mb']:.0f} | "
+                  f"{row['peak_mb']:.0f} | {'loaded' if row['torch_loaded'] else 'no'} |")
+        print(f"| median | {statistics.median(r['first_answer_s'] for r in rows):.2f} | "
+              f"{statistics.median(r['rss_mb'] for r in rows):.0f} | "
+              f"{statistics.median(r['peak_mb'] for r in rows):.0f} | |")
 
 
 if __name__ == "__main__":

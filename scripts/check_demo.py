@@ -16,6 +16,8 @@ import re
 
 from websockets.asyncio.client import connect
 
+from scripts.common import add_record_arg, recorded
+
 DEMO_WORDS = ("flower", "truck", "hat", "apple", "car")
 
 
@@ -43,12 +45,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("words", nargs="*", default=list(DEMO_WORDS))
     parser.add_argument("--port", type=int, default=9998)
+    add_record_arg(parser)
     args = parser.parse_args()
-    rows = asyncio.run(check(f"ws://127.0.0.1:{args.port}/ws", args.words))
-    print("| query | P@5 | top 5 descriptions |\n|---|---|---|")
-    for word, precision, captions in rows:
-        print(f"| {word} | {precision:.1f} | {'; '.join(captions)} |")
-    print(f"| mean | {sum(r[1] for r in rows) / len(rows):.2f} | |")
+    with recorded(args, "check_demo"):
+        rows = asyncio.run(check(f"ws://127.0.0.1:{args.port}/ws", args.words))
+        print("| query | P@5 | top 5 descriptions |\n|---|---|---|")
+        for word, precision, captions in rows:
+            print(f"| {word} | {precision:.1f} | {'; '.join(captions)} |")
+        print(f"| mean | {sum(r[1] for r in rows) / len(rows):.2f} | |")
 
 
 if __name__ == "__main__":

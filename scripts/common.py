@@ -1,12 +1,23 @@
-"""What the offline scripts share: dataset arguments and dataclass configs as command-line flags."""
+"""What the offline scripts share: dataset arguments, dataclass configs as command-line flags,
+and `--record`, which writes what a benchmark printed into docs/figures/ for the docs to quote."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from server.artifacts import code_version
 from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, CaptionedImage, open_dataset
+
+FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
 
 def add_dataset_args(parser: argparse.ArgumentParser, default_splits: str = "train,dev") -> None:
@@ -40,3 +51,52 @@ def add_config_args(parser: argparse.ArgumentParser, config_type: type) -> None:
 
 def config_from_args(args: argparse.Namespace, config_type: type):
     return config_type(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_type)})
+
+
+def add_record_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--record", nargs="?", const="", metavar="NAME",
+                        help="also write what this prints to docs/figures/<script>[-NAME].md, "
+                        "headed by the command, the commit, the date and the machine: the "
+                        "figures the docs quote")
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: io.TextIOBase):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def recorded(args: argparse.Namespace, script: str) -> Iterator[None]:
+    """Print as usual; with `--record`, also write what was printed to docs/figures/, once the
+    script has finished (a run that fails leaves the figures there as they were)."""
+    if args.record is None:
+        yield
+        return
+    name = script + (f"-{args.record}" if args.record else "")
+    printed = io.StringIO()
+    started = time.strftime("%Y-%m-%d %H:%M")
+    real = sys.stdout
+    sys.stdout = _Tee(real, printed)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout = real
+    command = " ".join(["python -m", f"scripts.{script}",
+                        *(a for a in sys.argv[1:] if not a.startswith("--record"))])
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    (FIGURES / f"{name}.md").write_text(
+        f"# `{command}`\n\nPrinted at commit {code_version()}, started {started}, on "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}, Python "
+        f"{platform.python_version()}). Written by `--record`: do not edit by hand.\n\n"
+        f"```\n{printed.getvalue().rstrip()}\n```\n")
+    print(f"(recorded in {(FIGURES / f'{name}.md').relative_to(Path.cwd(), walk_up=True)})",
+          file=sys.stderr)

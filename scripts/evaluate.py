@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from scripts.common import add_record_arg, recorded
 from server.datasets import SHARED_FLICKR8K, TUXPAINT_STAMPS, read_flickr8k, read_tuxpaint
 from server.learn.evaluate import evaluate_model
 
@@ -32,17 +33,19 @@ def main() -> None:
     parser.add_argument("--max-pairs", type=int, default=100)
     parser.add_argument("--words", action="store_true",
                         help="also print single-word P@5 by frequency, best and worst words")
+    add_record_arg(parser)
     args = parser.parse_args()
-    if args.dataset == "flickr8k":
-        records = read_flickr8k(args.path or SHARED_FLICKR8K, args.split)
-    else:
-        records = read_tuxpaint(args.path or TUXPAINT_STAMPS)
-    report = {"model": "random" if args.random else str(args.model), "dataset": args.dataset,
-              "split": args.split if args.dataset == "flickr8k" else "all"}
-    report |= evaluate_model(records, args.model, args.min_images, args.max_pairs, args.words)
-    for key, value in report.items():
-        print(f"{key:12} {value:.3f}" if isinstance(value, float) else f"{key:12} {value}")
-    print(json.dumps(report))
+    with recorded(args, "evaluate"):
+        if args.dataset == "flickr8k":
+            records = read_flickr8k(args.path or SHARED_FLICKR8K, args.split)
+        else:
+            records = read_tuxpaint(args.path or TUXPAINT_STAMPS)
+        report = {"model": "random" if args.random else str(args.model), "dataset": args.dataset,
+                  "split": args.split if args.dataset == "flickr8k" else "all"}
+        report |= evaluate_model(records, args.model, args.min_images, args.max_pairs, args.words)
+        for key, value in report.items():
+            print(f"{key:12} {value:.3f}" if isinstance(value, float) else f"{key:12} {value}")
+        print(json.dumps(report))
 
 
 if __name__ == "__main__":

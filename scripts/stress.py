@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from scripts.common import add_record_arg, recorded
 from server.serve.stress.common import Row
 from server.serve.stress.suite import PARTS, QUICK, Sizes, Workspace, default_folder, run, table
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder for photos, index, images and logs (kept between runs)")
     parser.add_argument("--fresh", action="store_true", help="empty the work folder first")
     parser.add_argument("--seed", type=int, default=0)
+    add_record_arg(parser)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     changes = {"messages": args.messages, "seconds": args.seconds}
@@ -49,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         mark = {True: "ok", False: "FAILED", None: ""}[row.met]
         print(f"[{row.part}] {row.measure}: {row.value} {mark}", file=sys.stderr, flush=True)
 
-    rows = run(args.only, Workspace(args.work, sizes, args.seed), report)
-    print(table(rows))
+    with recorded(args, "stress"):
+        rows = run(args.only, Workspace(args.work, sizes, args.seed), report)
+        print(table(rows))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +81,12 @@ def load_word_space(directory: Path = DEFAULT_MODEL_DIR) -> WordSpace:
     """The shipped word vectors, already in the joint space."""
     read_manifest(directory)
     return WordSpace.load(Path(directory) / WORDS_FILE)
+
+
+def code_version() -> str:
+    """The commit the code is at (`git describe --always --dirty`), or "unknown" outside git."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

