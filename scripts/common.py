@@ -90,13 +90,24 @@ def recorded(args: argparse.Namespace, script: str) -> Iterator[None]:
         yield
     finally:
         sys.stdout = real
-    command = " ".join(["python -m", f"scripts.{script}",
-                        *(a for a in sys.argv[1:] if not a.startswith("--record"))])
+    command = " ".join(["python -m", f"scripts.{script}", *_without_record(sys.argv[1:])])
     FIGURES.mkdir(parents=True, exist_ok=True)
     (FIGURES / f"{name}.md").write_text(
         f"# `{command}`\n\nPrinted at commit {code_version()}, started {started}, on "
         f"{os.cpu_count()} CPU cores ({platform.machine()}, Python "
         f"{platform.python_version()}). Written by `--record`: do not edit by hand.\n\n"
         f"```\n{printed.getvalue().rstrip()}\n```\n")
-    print(f"(recorded in {(FIGURES / f'{name}.md').relative_to(Path.cwd(), walk_up=True)})",
-          file=sys.stderr)
+    print(f"(recorded in {os.path.relpath(FIGURES / f'{name}.md')})", file=sys.stderr)
+
+
+def _without_record(argv: list[str]) -> list[str]:
+    """The command line less `--record` and its name: what reproduces the figures."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip and not arg.startswith("-"):
+            skip = False
+            continue
+        skip = arg == "--record"
+        if not skip and not arg.startswith("--record="):
+            kept.append(arg)
+    return kept
