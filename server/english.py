@@ -93,3 +93,14 @@ def save_table(directory: Path, words: list[str], vectors: np.ndarray) -> None:
         raise ValueError("an English word is empty or contains a newline")
     (Path(directory) / ENGLISH_WORDS_FILE).write_text("\n".join(words), encoding="utf-8")
     np.save(Path(directory) / ENGLISH_VECTORS_FILE, np.asarray(vectors, np.float16))
+
+
+def joint_word(word: str, word_space: WordSpace, english: EnglishWords | None
+               ) -> tuple[str, np.ndarray] | None:
+    """(where its vector came from, its unit vector) for a word the way a query reads it: the
+    captions' own word, else general English's; None for a word neither knows."""
+    if word in word_space:
+        return "captions", normalized(word_space.word_vector(word))
+    if english is not None and word in english:
+        return "english", english.joint_vector(word)
+    return None

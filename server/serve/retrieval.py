@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from server.english import EnglishWords
+from server.english import EnglishWords, joint_word
 from server.serve.gallery import Gallery, Item
 from server.serve.query import QueryError, Term, format_terms, parse
 from server.serve.search import Search
@@ -171,12 +171,12 @@ class Retriever:
     def _word(self, word: str, reading: Reading) -> tuple[str, str, np.ndarray]:
         """(the word used, where its vector came from, its unit vector) for a query word:
         the captions' own word, else English's, else the correction of a non-word."""
-        if word in self.word_space:
-            return word, "captions", normalized(self.word_space.word_vector(word))
-        if self.english is not None and word in self.english:
-            if others := self.speller.more_common(word):
+        known = joint_word(word, self.word_space, self.english)
+        if known is not None:
+            source, vector = known
+            if source == "english" and (others := self.speller.more_common(word)):
                 reading.suggestions.append((word, others))
-            return word, "english", self.english.joint_vector(word)
+            return word, source, vector
         if len(reading.corrections) >= MAX_CORRECTIONS:
             raise QueryError(f"too many unknown words: at most {MAX_CORRECTIONS} are corrected "
                              "in one query")
