@@ -30,6 +30,7 @@ ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "image_head.pt"
 ENGLISH_WORDS_FILE = "english-words.txt"
 ENGLISH_VECTORS_FILE = "english-vectors.npy"
+CONCEPTS_FILE = "concepts.npz"  # the ImageNet classes' vectors (in encoder.onnx too)
 # What an index's vectors depend on: an index made with other files than these is searched no
 # more. (The English table is not among them: it changes how words are read, not the index.)
 FINGERPRINTED = (MANIFEST_FILE, WORDS_FILE, ENCODER_FILE)

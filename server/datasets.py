@@ -348,12 +348,53 @@ def read_folder(root: Path) -> list[CaptionedImage]:
     return _read_captions_tsv(tsv, root) if tsv.is_file() else _read_sidecars(root)
 
 
+# --------------------------------------------------------------------------- Flickr30k captions
+
+FLICKR30K_COLUMNS = ["flickr_id", "split", "caption"]
+
+
+def flickr_id(image: Path) -> str:
+    """The Flickr photo id of a Flickr8k file name (`1000268201_693b08cb0e.jpg`: `1000268201`)."""
+    return image.name.split("_", 1)[0]
+
+
+def read_flickr30k_captions(path: Path, duplicates: Sequence[CaptionedImage] = (),
+                            forbidden: Sequence[CaptionedImage] = ()) -> list[str]:
+    """The captions of `flickr30k-captions/captions.tsv` (no images: text for the word space),
+    in file order, less those of the photos in `duplicates` (Flickr8k's training images are in
+    both, with the same sentences: counted once, from Flickr8k). A photo of `forbidden` in the
+    file (Flickr8k's dev and test photos, which its README says were removed) is an error: what
+    model selection and reporting see must never leak into training.
+    """
+    path = Path(path)
+    _require_file(path, "flickr30k-captions/captions.tsv (flickr_id<TAB>split<TAB>caption)")
+    lines = _read_lines(path)
+    if not lines or lines[0].split("\t") != FLICKR30K_COLUMNS:
+        raise CaptionFormatError(f"{path}:1: expected the header "
+                                 f"{'<TAB>'.join(FLICKR30K_COLUMNS)}")
+    skip = {flickr_id(record.image) for record in duplicates}
+    never = {flickr_id(record.image) for record in forbidden}
+    captions = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != 3 or not fields[2].strip():
+            raise CaptionFormatError(f"{path}:{lineno}: expected flickr_id<TAB>split<TAB>caption")
+        if fields[0] in never:
+            raise ValueError(f"{path}:{lineno}: photo {fields[0]} is one of Flickr8k's dev or "
+                             "test photos: it must not be trained on")
+        if fields[0] not in skip:
+            captions.append(fields[2])
+    return captions
+
+
 # --------------------------------------------------------------------------- Tux Paint stamps
 
 TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
 # Where this project's developers and CI find Flickr8k: ../shared beside the checkout. The
 # default of the training and evaluation commands; a user passes --path.
 SHARED_FLICKR8K = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flickr8k"
+SHARED_FLICKR30K_CAPTIONS = SHARED_FLICKR8K.parent / "flickr30k-captions" / "captions.tsv"
+SHARED_IMAGENET_SAMPLES = SHARED_FLICKR8K.parent / "imagenet-samples" / "images"
 
 
 def read_tuxpaint(root: Path = TUXPAINT_STAMPS) -> list[CaptionedImage]:

@@ -28,7 +28,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from server.artifacts import ModelConfig, code_version
-from server.datasets import CaptionedImage, read_flickr8k
+from server.datasets import (
+    SHARED_FLICKR30K_CAPTIONS,
+    CaptionedImage,
+    read_flickr8k,
+    read_flickr30k_captions,
+)
 from server.english import BlendMap
 from server.learn.backbone import load_backbone, split_backbone
 from server.learn.evaluate import query_vectors, word_queries, word_query_report
@@ -63,11 +68,25 @@ class TrainConfig:
     short_query_words: int = 2
     # weight of the image-vs-vocabulary term (losses.word_presence_loss); 0 leaves it out
     word_loss: float = 0.0
+    # the word vectors also learn from flickr30k-captions' text (no images; Flickr8k's dev and
+    # test photos are not in it)
+    flickr30k_text: bool = True
+    # words kept out of training altogether (comma-separated): every training image whose
+    # captions mention one is left out, and the words are taken out of all caption text, so
+    # they reach the space only as general English (the held-out-concepts evaluation)
+    held_out: str = ""
     seed: int = 0
+
+    @property
+    def held_out_words(self) -> frozenset[str]:
+        return frozenset(w.strip() for w in self.held_out.split(",") if w.strip())
 
 
 def make_word_space(config: TrainConfig, captions: list[str]) -> WordSpace:
-    sentences = [tokenize(c) for c in captions]
+    """The word vectors learned from `captions` (less the held-out words), before the image
+    loss tunes them."""
+    held = config.held_out_words
+    sentences = [[w for w in tokenize(c) if w not in held] for c in captions]
     if config.text_model == "glove":
         glove = GloveConfig(dim=config.text_dim, x_max=config.text_x_max,
                             iterations=config.text_iterations, min_count=config.text_min_count,
@@ -132,8 +151,14 @@ class TrainState(TypedDict):
     interrupted: NotRequired[bool]  # set when `train` returns: stopped by Ctrl-C
 
 
+def mentions(record: CaptionedImage, words: frozenset[str]) -> bool:
+    return any(not words.isdisjoint(tokenize(caption)) for caption in record.captions)
+
+
 def load_split(split: str, root: Path, cache: Path, word_space: WordSpace,
-               model_config: ModelConfig) -> Split:
+               model_config: ModelConfig, leave_out: frozenset[str] = frozenset()) -> Split:
+    """A split's cached images and captions, less the images whose captions mention a word of
+    `leave_out`."""
     records = read_flickr8k(root, split)
     rebuild = f"run `python -m scripts.cache_features --backbone {model_config.backbone}`"
     progress = cache / f"{split}.progress"
@@ -143,12 +168,14 @@ def load_split(split: str, root: Path, cache: Path, word_space: WordSpace,
     cached = json.loads((cache / f"{split}.json").read_text())
     if cached != [str(r.image) for r in records]:
         raise ValueError(f"{cache}/{split}.json does not match the dataset: {rebuild}")
+    rows = torch.tensor([row for row, r in enumerate(records) if not mentions(r, leave_out)])
+    records = [records[row] for row in rows.tolist()]
     captions = [c for r in records for c in r.captions]
     counts = np.array([len(r.captions) for r in records])
     queries, relevant = word_queries(records, word_space, min_images=10, max_pairs=100)
     return Split(
         images=(trunk_maps(split, cache) if model_config.finetune_tail
-                else pooled_features(split, cache, model_config)),
+                else pooled_features(split, cache, model_config))[rows],
         captions=CaptionBatch.encode(captions, word_space, model_config.weighting),
         caption_image=np.repeat(np.arange(len(records)), counts),
         first_caption=np.concatenate([[0], np.cumsum(counts)[:-1]]),
@@ -290,19 +317,31 @@ def train_epoch(model: JointModel, split: Split, loss_fn: torch.nn.Module,
 
 
 def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: ModelConfig,
-                   run_dir: Path | None = None, resume: bool = False) -> dict[str, float]:
-    """Train on Flickr8k's train split (choosing the epoch on dev) and write the model to `out`
-    with its ONNX graph; returns the best dev report."""
+                   run_dir: Path | None = None, resume: bool = False,
+                   flickr30k: Path = SHARED_FLICKR30K_CAPTIONS) -> dict[str, float]:
+    """Train on Flickr8k's train split (choosing the epoch on dev; the word vectors also on
+    the text of `flickr30k`, flickr30k-captions' file) and write the model to `out` with its
+    ONNX graph; returns the best dev report."""
     run_dir = run_dir or Path("runs") / ("train-" + str(out).strip("/").replace("/", "-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
 
     train_records = read_flickr8k(root, "train")
-    word_space = make_word_space(config, [c for r in train_records for c in r.captions])
+    held = config.held_out_words
+    text = [c for r in train_records if not mentions(r, held) for c in r.captions]
+    if config.flickr30k_text:
+        text += read_flickr30k_captions(
+            flickr30k, duplicates=train_records,
+            forbidden=[*read_flickr8k(root, "dev"), *read_flickr8k(root, "test")])
+    word_space = make_word_space(config, text)
+    print(f"word vectors learned from {len(text):,} captions: {len(word_space):,} words")
     if not model_config.text_map:
         model_config = dataclasses.replace(model_config, joint_dim=word_space.dim)
     cache = cache_dir(model_config.backbone, model_config.tail_blocks)
-    train_split = load_split("train", root, cache, word_space, model_config)
+    train_split = load_split("train", root, cache, word_space, model_config, held)
+    if held:
+        print(f"held out {', '.join(sorted(held))}: {len(train_split.images):,} of "
+              f"{len(train_records):,} training images left")
     if config.views:
         train_split.images = train_split.images[:, : config.views]
     dev = load_split("dev", root, cache, word_space, model_config)
