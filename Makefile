@@ -32,13 +32,15 @@ lint: $(DEV)
 test: lint test-packages
 	$(PY) -m pytest -q
 
-# Debian packages the tests use: Chromium for tests/e2e/test_web.py (driven by Playwright, which
-# downloads nothing) and the Tux Paint stamps (the demo's gallery). Installed without
+# Debian packages the tests and make model use: Chromium for tests/e2e/test_web.py (driven by
+# Playwright, which downloads nothing), the Tux Paint stamps (the demo's gallery) and WordNet 3.0
+# (wordnet-base: the concept prior's class names and ancestors, read at export). Installed without
 # recommends when missing; without apt-get the tests that need them skip, saying why.
 test-packages:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="chromium"; \
 	[ -d /usr/share/tuxpaint/stamps ] || missing="$$missing tuxpaint-stamps-default"; \
+	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet-base"; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
@@ -54,8 +56,9 @@ PORT ?= 9998
 demo: $(BASE)
 	$(PY) -m scripts.demo --gallery "$(GALLERY)" --port $(PORT)
 
-# Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: ~25 min).
-model: $(DEV)
+# Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: the
+# feature cache ~15 min, training and export ~5 min; docs/concepts.md).
+model: $(DEV) test-packages
 	$(PY) -m scripts.cache_features
 	$(PY) -m scripts.train --out models
 

@@ -66,15 +66,16 @@ def bench_indexing(count: int) -> None:
     print(f"| indexer, ONNX Runtime (shipped default) | {rate:.1f} | {rate / naive:.2f}x |")
 
 
-def clustered_vectors(count: int, seed: int, centres: int = 2000) -> np.ndarray:
+def clustered_vectors(count: int, seed: int, centres: int = 2000, dim: int = DIM
+                      ) -> np.ndarray:
     """Unit vectors around random centres: real embeddings cluster, uniform noise does not."""
     rng = np.random.default_rng(seed)
-    means = np.random.default_rng(12345).normal(size=(centres, DIM)).astype(np.float32)
-    out = np.empty((count, DIM), np.float32)
+    means = np.random.default_rng(12345).normal(size=(centres, dim)).astype(np.float32)
+    out = np.empty((count, dim), np.float32)
     for start in range(0, count, 100_000):
         stop = min(count, start + 100_000)
         out[start:stop] = means[rng.integers(0, centres, stop - start)]
-        out[start:stop] += 0.7 * rng.normal(size=(stop - start, DIM)).astype(np.float32)
+        out[start:stop] += 0.7 * rng.normal(size=(stop - start, dim)).astype(np.float32)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     return out
 

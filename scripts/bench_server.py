@@ -51,7 +51,9 @@ CLIENT_PROCESSES = 2
 def make_gallery(directory: Path, count: int) -> None:
     items = [Item(i + 1, i, f"synthetic/{i:07d}.jpg", 0, 0, None) for i in range(count)]
     write_generation(directory, root=directory, model_fingerprint=model_fingerprint(
-        DEFAULT_MODEL_DIR), items=items, vectors=clustered_vectors(count, seed=5), skipped=[],
+        DEFAULT_MODEL_DIR), items=items, skipped=[],
+        # in the search space the queries come in (the words' dimensions)
+        vectors=clustered_vectors(count, seed=5, dim=load_word_space().dim),
         next_id=count + 1)
 
 

@@ -1,28 +1,60 @@
-"""Export a trained model's image side to ONNX (`encoder.onnx` in the model folder), and the
-general-English table beside it (`english-words.txt`, `english-vectors.npy`).
+"""Export a trained model: its concept prior (`concepts.npz`), its image side to ONNX
+(`encoder.onnx`), and the general-English table (`english-words.txt`, `english-vectors.npy`).
 
     python -m scripts.export --model models
+    python -m scripts.export --model runs/x/model --concept-weight 1.5 --concept-rank 100
 
-Training does this itself; run it by hand after changing `image_head.pt`.
+Training does this itself; run it by hand after changing `image_head.pt` or `words.npz`, or to
+try other concept settings on a trained model (those given replace the manifest's; the others
+stay). Needs WordNet (Debian's wordnet-base), the train extra, and Flickr8k's training captions
+(`--path`) for the hubness correction's caption bank.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from server.artifacts import DEFAULT_MODEL_DIR
-from server.learn.export import export_english, export_onnx
+from server.datasets import SHARED_FLICKR8K, read_flickr8k
+from server.learn.concepts import ConceptConfig
+from server.learn.export import (
+    concept_config,
+    export_bank,
+    export_concepts,
+    export_english,
+    export_onnx,
+    record_served_dev_metrics,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--path", type=Path, default=SHARED_FLICKR8K,
+                        help="Flickr8k root: its training captions make the caption bank")
+    for field in dataclasses.fields(ConceptConfig):
+        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name,
+                            type=type(field.default), help=f"(default: the manifest's, else "
+                            f"{field.default})")
     args = parser.parse_args()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ConceptConfig)
+             if getattr(args, f.name) is not None}
+    print(f"wrote {export_english(args.model):,} English words")
+    config = dataclasses.replace(concept_config(args.model), **given)
+    concepts = export_concepts(args.model, config)
+    print(f"wrote the concept prior: {len(concepts.wnids)} classes, {concepts.space.rank} "
+          f"concept dimensions, {len(concepts.space.words):,} concept words")
+    # the bank is in the search space, which the concept settings shape: made again
+    captions = [c for r in read_flickr8k(args.path, "train") for c in r.captions]
+    print(f"wrote a caption bank of {export_bank(args.model, captions):,} training captions")
     path = export_onnx(args.model)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
-    print(f"wrote {export_english(args.model):,} English words beside it")
+    served = record_served_dev_metrics(args.path, args.model)
+    print("dev, as served: " + "  ".join(f"{k} {served[k]:.3f}" for k in (
+        "t2i_r1", "t2i_r5", "i2t_r1", "words_p5", "pairs_p5")))
 
 
 if __name__ == "__main__":

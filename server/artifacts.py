@@ -8,9 +8,14 @@ A model folder (the shipped one is `models/`) holds
     english-words.txt, english-vectors.npy
                     general English (GloVe 6B 50d's most frequent words), mapped into the
                     joint space at lookup (server.english); optional
+    encoder-concepts.bin
+                    the graph's concept tensors (ONNX external data, beside encoder.onnx)
+    concepts.npz    the ImageNet classes' vectors and the concept dimensions (ConceptSpace)
+    caption-bank.npy
+                    training captions' vectors: the hubness correction's bank
     image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
 
-Serving reads the first three and never the last; training writes all four (`server.learn`).
+Serving reads all but the last; training and export write them all (`server.learn`).
 """
 
 from __future__ import annotations
@@ -30,10 +35,14 @@ ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "image_head.pt"
 ENGLISH_WORDS_FILE = "english-words.txt"
 ENGLISH_VECTORS_FILE = "english-vectors.npy"
-CONCEPTS_FILE = "concepts.npz"  # the ImageNet classes' vectors (in encoder.onnx too)
+# the ImageNet classes' vectors (in encoder.onnx too), the concept dimensions' basis and words
+CONCEPTS_FILE = "concepts.npz"
+BANK_FILE = "caption-bank.npy"  # training captions' vectors: the hubness correction's bank
+ENCODER_DATA_FILE = "encoder-concepts.bin"  # the graph's concept tensors (ONNX external data)
 # What an index's vectors depend on: an index made with other files than these is searched no
 # more. (The English table is not among them: it changes how words are read, not the index.)
 FINGERPRINTED = (MANIFEST_FILE, WORDS_FILE, ENCODER_FILE)
+FINGERPRINTED_IF_THERE = (ENCODER_DATA_FILE, CONCEPTS_FILE)
 
 
 @dataclass(frozen=True)
@@ -75,13 +84,21 @@ def model_fingerprint(directory: Path) -> str:
             raise FileNotFoundError(f"the model in {directory} has no {name}: export it with "
                                     f"`python -m scripts.export --model {directory}`")
         digest.update(path.read_bytes())
+    for name in FINGERPRINTED_IF_THERE:  # a model from before the concept prior has none
+        if (Path(directory) / name).exists():
+            digest.update((Path(directory) / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
 def load_word_space(directory: Path = DEFAULT_MODEL_DIR) -> WordSpace:
-    """The shipped word vectors, already in the joint space."""
+    """The model's words in the search space: their joint vectors, lifted into the concept
+    dimensions where the model has them (server.concept_space)."""
+    from server.concept_space import ConceptSpace  # it reads this module's file names
+
     read_manifest(directory)
-    return WordSpace.load(Path(directory) / WORDS_FILE)
+    words = WordSpace.load(Path(directory) / WORDS_FILE)
+    concepts = ConceptSpace.load(directory)
+    return words if concepts is None else concepts.lift_words(words)
 
 
 def code_version() -> str:

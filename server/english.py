@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from server.artifacts import ENGLISH_VECTORS_FILE, ENGLISH_WORDS_FILE, read_manifest
+from server.concept_space import ConceptSpace
 from server.text import normalize_word
 from server.vectors import normalized
 from server.wordspace import WordSpace
@@ -52,10 +53,12 @@ class EnglishWords:
     """The general-English table, looked up by word, mapped into `word_space`'s joint space."""
 
     def __init__(self, words: list[str], vectors: np.ndarray, word_space: WordSpace,
-                 how: BlendMap = BlendMap()):
+                 how: BlendMap = BlendMap(), concepts: ConceptSpace | None = None):
+        """`concepts`: the word space's concept dimensions, if it has them; a blend's are remade
+        for the English word itself (its own concept weight, not its neighbours')."""
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} English words but {len(vectors)} vectors")
-        self.words, self.vectors, self.how = words, vectors, how
+        self.words, self.vectors, self.how, self.concepts = words, vectors, how, concepts
         self.index = {word: row for row, word in enumerate(words)}  # row = frequency rank
         shared = [w for w in word_space.words if w in self.index]
         self._anchors = normalized(self.vectors[[self.index[w] for w in shared]])
@@ -73,7 +76,8 @@ class EnglishWords:
         if key not in self.index:
             raise KeyError(f"{word!r} is not in the English vocabulary")
         glove = np.asarray(self.vectors[self.index[key]], np.float32)[None]
-        return blend(glove, self._anchors, self._targets, self.how)[0]
+        mapped = blend(glove, self._anchors, self._targets, self.how)[0]
+        return mapped if self.concepts is None else self.concepts.relift(mapped, key)
 
     @classmethod
     def load(cls, directory: Path, word_space: WordSpace) -> EnglishWords | None:
@@ -82,9 +86,13 @@ class EnglishWords:
         if not (directory / ENGLISH_WORDS_FILE).exists():
             return None
         how = BlendMap(**read_manifest(directory).get("english", {}).get("map", {}))
-        words = (directory / ENGLISH_WORDS_FILE).read_text(encoding="utf-8").split("\n")
-        vectors = np.load(directory / ENGLISH_VECTORS_FILE, mmap_mode="r")
-        return cls(words, vectors, word_space, how)
+        return cls(*read_table(directory), word_space, how, ConceptSpace.load(directory))
+
+
+def read_table(directory: Path) -> tuple[list[str], np.ndarray]:
+    """A model folder's table: its words, most frequent first, and their vectors (mapped)."""
+    words = (Path(directory) / ENGLISH_WORDS_FILE).read_text(encoding="utf-8").split("\n")
+    return words, np.load(Path(directory) / ENGLISH_VECTORS_FILE, mmap_mode="r")
 
 
 def save_table(directory: Path, words: list[str], vectors: np.ndarray) -> None:

@@ -105,3 +105,10 @@ def split_backbone(model: TimmModel, tail_blocks: int) -> tuple[Trunk, Tail]:
     if not 0 <= tail_blocks <= len(model.blocks):
         raise ValueError(f"tail_blocks must be within 0..{len(model.blocks)}")
     return Trunk(model, tail_blocks), Tail(model, tail_blocks)
+
+
+def classifier_of(model: TimmModel) -> nn.Linear:
+    """The ImageNet classifier of a loaded backbone: pooled features to the classes' logits."""
+    classifier = model.classifier
+    assert isinstance(classifier, nn.Linear)
+    return classifier

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ from server.artifacts import load_word_space
 from server.datasets import CaptionedImage
 from server.english import BlendMap, EnglishWords
 from server.learn.metrics import average_precision, precision_at_k, retrieval_report
-from server.serve.encoder import ImageEncoder
+from server.serve.encoder import EMBEDDING, ImageEncoder
+from server.serve.hubness import BETA, SENTENCE_WORDS, hubness, load_bank
 from server.serve.indexer import decoded_batches
 from server.text import tokenize
 from server.vectors import normalized
@@ -33,15 +35,22 @@ from server.wordspace import WordSpace
 
 def embed_images(encoder: ImageEncoder, paths: list[Path], batch_size: int = 16) -> np.ndarray:
     """Each image as the indexer embeds it (same decoding, same graph): what is served."""
-    out = np.zeros((len(paths), encoder.dim), np.float32)
+    return image_outputs(encoder, paths, (EMBEDDING,), batch_size)[0]
+
+
+def image_outputs(encoder: ImageEncoder, paths: list[Path], names: Sequence[str],
+                  batch_size: int = 16) -> list[np.ndarray]:
+    """The graph's outputs `names` for each image, decoded as the indexer decodes it."""
+    out: list[list[np.ndarray]] = [[] for _ in names]
     with tqdm(total=len(paths), desc="images", unit="img") as bar:
         for batch in decoded_batches(paths, encoder.image_size, batch_size):
             if batch.failed:
                 position, reason = batch.failed[0]
                 raise ValueError(f"cannot evaluate on {paths[position]}: {reason}")
-            out[batch.positions] = encoder.embed_inputs(batch.inputs)
+            for found, rows in zip(encoder.run(batch.inputs, *names), out, strict=True):
+                rows.append(found)
             bar.update(len(batch.positions))
-    return out
+    return [np.concatenate(rows) for rows in out]
 
 
 def word_queries(records: list[CaptionedImage], words: WordSpace, min_images: int,
@@ -125,11 +134,23 @@ def evaluate_model(records: list[CaptionedImage], model: Path | None, min_images
         caption_vectors = normalized(word_space.caption_matrix(captions,
                                                                encoder.config.weighting))
         word_vectors = query_vectors(queries, word_space.matrix, word_space.index)
-    report = retrieval_report(images, caption_vectors, caption_image)
+    penalty, sentences = hubness_correction(model, images, captions)
+    report = retrieval_report(images, caption_vectors, caption_image, penalty, sentences)
     report |= word_query_report(images, queries, relevant, word_vectors)
     if breakdown:
         word_breakdown(images, queries, relevant, word_vectors)
     return report
+
+
+def hubness_correction(model: Path | None, images: np.ndarray, captions: list[str]
+                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(each image's penalty, which captions it applies to) as the server corrects sentence
+    queries with the model's caption bank; (None, None) for a model without a bank."""
+    bank = load_bank(model) if model is not None else None
+    if bank is None:
+        return None, None
+    sentences = np.array([len(tokenize(c)) >= SENTENCE_WORDS for c in captions])
+    return BETA * hubness(images, bank), sentences
 
 
 def held_out_english_report(records: list[CaptionedImage], word_space: WordSpace,

@@ -34,9 +34,14 @@ def recall_at(ranks: np.ndarray, k: int) -> float:
 
 
 def retrieval_report(image_vectors: np.ndarray, caption_vectors: np.ndarray,
-                     caption_image: np.ndarray) -> dict[str, float]:
-    """R@1/5/10 and median rank both ways, from L2-normalized vectors."""
+                     caption_image: np.ndarray, image_penalty: np.ndarray | None = None,
+                     penalized: np.ndarray | None = None) -> dict[str, float]:
+    """R@1/5/10 and median rank both ways, from L2-normalized vectors; with `image_penalty`,
+    each image's score for the `penalized` captions (bool per caption) lowered by it, as the
+    server's hubness correction scores sentence queries (it orders no image's captions)."""
     similarity = caption_vectors @ image_vectors.T
+    if image_penalty is not None and penalized is not None:
+        similarity[penalized] -= image_penalty[None, :]
     t2i = text_to_image_ranks(similarity, caption_image)
     i2t = image_to_text_ranks(similarity.T, caption_image)
     report = {}

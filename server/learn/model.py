@@ -132,6 +132,10 @@ class JointModel(nn.Module):
             features = self.tail(features)
         return F.normalize(self.image_head(features), dim=1)
 
+    def joint_word_space(self) -> WordSpace:
+        """The words as they are now, in the joint space (with the starting space's idf)."""
+        return WordSpace(self.word_space.words, self.joint_word_vectors(), self.word_space.idf)
+
     def joint_word_vectors(self) -> np.ndarray:
         """Every vocabulary word mapped into the joint space (the padding row left out)."""
         with torch.no_grad():
@@ -141,8 +145,7 @@ class JointModel(nn.Module):
         """Write the shipped artifacts: joint word vectors (with the word space's tf-idf
         weights), our image weights, the manifest."""
         directory.mkdir(parents=True, exist_ok=True)
-        WordSpace(self.word_space.words, self.joint_word_vectors(),
-                  self.word_space.idf).save(directory / WORDS_FILE)
+        self.joint_word_space().save(directory / WORDS_FILE)
         image_weights = {f"image_head.{k}": v for k, v in self.image_head.state_dict().items()}
         if self.tail is not None:
             image_weights |= {f"tail.{k}": v for k, v in self.tail.state_dict().items()}

@@ -49,6 +49,7 @@ from server.serve.front import (
     open_regular,
 )
 from server.serve.gallery import Gallery, Item
+from server.serve.hubness import cached_hubness, load_bank
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.look import Fit, picture_fit, title
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
@@ -566,8 +567,11 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     gallery = Gallery(index_dir, model_fingerprint=encoder.fingerprint)
     vectors = gallery.search_vectors(caption_weight)
     search = make_search(vectors, backend, index_file=gallery.search_cache(caption_weight))
+    bank = load_bank(model_dir)
+    hubs = None if bank is None else cached_hubness(
+        vectors, bank, gallery.directory, gallery.search_cache(caption_weight).stem)
     timings["gallery"] = time.perf_counter() - start
-    app = App(Retriever(words, gallery, search, english, speller, vectors), encoder, web_dir,
+    app = App(Retriever(words, gallery, search, english, speller, vectors, hubs), encoder, web_dir,
               name=Path(index_dir).name, fit=fit or picture_fit(gallery), limits=limits)
     log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "
              "%d gallery images in %.2f s (%s)", len(words), len(english) if english else 0,

@@ -23,6 +23,8 @@ from server.artifacts import (
 from server.images import to_array
 from server.vectors import normalized
 
+EMBEDDING = "embedding"  # the graph's output that is indexed and searched
+
 
 class ImageEncoder:
     """Network inputs (or PIL images) in, L2-normalized float32 rows of the joint space out."""
@@ -41,14 +43,25 @@ class ImageEncoder:
             str(self.directory / ENCODER_FILE), options, providers=["CPUExecutionProvider"])
         # the graph takes square inputs of a fixed size: (batch, 3, size, size)
         self.image_size: int = self.session.get_inputs()[0].shape[2]
-        self.dim: int = self.session.get_outputs()[0].shape[1]
+        outputs = {output.name: output for output in self.session.get_outputs()}
+        self.dim: int = outputs[EMBEDDING].shape[1]
+        self.outputs = tuple(outputs)
 
     def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """A batch made by `to_array` (n, 3, size, size) to (n, dim) unit vectors."""
+        return self.run(inputs, EMBEDDING)[0]
+
+    def run(self, inputs: np.ndarray, *names: str) -> list[np.ndarray]:
+        """Outputs of the graph by name: `embedding` (what is indexed: unit vectors), and, in
+        a model with a concept prior, `picture` (our head alone, unit vectors) and `classes`
+        (the backbone's ImageNet probabilities)."""
         if len(inputs) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        (out,) = self.session.run(None, {"image": np.ascontiguousarray(inputs, np.float32)})
-        return normalized(out)
+            return [np.zeros((0, self.dim if name != "classes" else 1000), np.float32)
+                    for name in names]
+        found = self.session.run(list(names), {"image": np.ascontiguousarray(inputs,
+                                                                             np.float32)})
+        return [normalized(out) if name != "classes" else out
+                for name, out in zip(names, found, strict=True)]
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_inputs(np.stack([to_array(im, self.image_size) for im in images])

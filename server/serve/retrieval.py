@@ -19,8 +19,9 @@ import numpy as np
 
 from server.english import EnglishWords, joint_word
 from server.serve.gallery import Gallery, Item
+from server.serve.hubness import HUB_CANDIDATES, SENTENCE_WORDS, correct
 from server.serve.query import QueryError, Term, format_terms, parse
-from server.serve.search import Search
+from server.serve.search import Hits, Search
 from server.serve.spelling import Speller
 from server.vectors import normalized
 from server.wordspace import WordSpace
@@ -83,12 +84,14 @@ class _Parsed(NamedTuple):
 class Retriever:
     def __init__(self, word_space: WordSpace, gallery: Gallery, search: Search,
                  english: EnglishWords | None = None, speller: Speller | None = None,
-                 vectors: np.ndarray | None = None):
-        """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors)."""
+                 vectors: np.ndarray | None = None, hubness: np.ndarray | None = None):
+        """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors);
+        `hubness` their hubness (server.serve.hubness), which corrects sentence queries."""
         self.word_space, self.gallery, self.search = word_space, gallery, search
         self.english = english
         self.vectors = gallery.vectors if vectors is None else vectors
         self.speller = speller or Speller(word_space.words, english.index if english else ())
+        self.hubness = hubness
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
                exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:
@@ -118,10 +121,14 @@ class Retriever:
         if not good:
             return [results[position] for position in range(len(requests))]  # all errors
         vectors = np.stack([parsed.reading.vector for parsed in good])
+        sentences = [self._is_sentence(parsed.terms) for parsed in good]
         hits = self.search.search_many(
-            vectors, max(parsed.request.k for parsed in good),
+            vectors, max(parsed.request.k for parsed in good) + (
+                HUB_CANDIDATES if any(sentences) else 0),
             [parsed.reading.rows if parsed.request.exclude_query_images else ()
              for parsed in good])
+        hits = [self._corrected(found, parsed.request.k) if sentence else found
+                for found, sentence, parsed in zip(hits, sentences, good, strict=True)]
         neighbours = self.word_space.nearest_words_many(vectors, nearest_words)
         wanted = sorted({row for found in hits for row in found.rows.tolist()})
         items = dict(zip(wanted, self.gallery.items(wanted), strict=True))
@@ -139,6 +146,21 @@ class Retriever:
                                             strict=True)],
                 nearest_words=[(w, round(score, 4)) for w, score in near])
         return [results[position] for position in range(len(requests))]  # all filled by now
+
+    def _corrected(self, found: Hits, k: int) -> Hits:
+        """A sentence query's candidates re-ranked for hubness, the best `k` kept."""
+        assert self.hubness is not None  # only sentences are corrected, and only with it
+        rows, scores = correct(found.rows, found.scores, self.hubness)
+        return Hits(rows[:k], scores[:k])
+
+    def _is_sentence(self, terms: list[Term]) -> bool:
+        """Whether a query reads as a caption, the kind the hubness correction was chosen for:
+        one added phrase of SENTENCE_WORDS words or more. Arithmetic (`dog+beach+sunset`,
+        `[IMG_1]+park+park`) is left as it is, so a repeated term still equals its weight."""
+        if self.hubness is None or len(terms) != 1:
+            return False
+        term = terms[0]
+        return term.kind == "words" and term.sign > 0 and len(term.words) >= SENTENCE_WORDS
 
     def read(self, terms: list[Term], uploads: Mapping[int, np.ndarray]) -> Reading:
         """The terms summed into one vector, with what each was taken to be."""

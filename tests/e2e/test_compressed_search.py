@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 import pytest
 
-from server.artifacts import DEFAULT_MODEL_DIR, model_fingerprint
+from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
 from server.serve.app import load_app
 from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.search import (
@@ -27,7 +27,7 @@ from server.serve.search import (
     pick_backend,
 )
 
-COUNT, DIM = 12_000, 300
+COUNT, DIM = 12_000, load_word_space(DEFAULT_MODEL_DIR).dim
 CHEAP = "IVF{lists}_HNSW32,PQ10np"
 
 

@@ -1,4 +1,5 @@
-"""The model committed in models/ loads with the installed packages alone and embeds real images."""
+"""The model committed in models/ loads with the installed packages alone, embeds real images,
+and its concept prior's files are its own."""
 
 import json
 
@@ -14,7 +15,11 @@ from server.artifacts import (
     WORDS_FILE,
     load_word_space,
 )
+from server.english import EnglishWords, read_table
+from server.images import to_array
 from server.serve.encoder import ImageEncoder
+from server.vectors import normalized
+from server.wordspace import WordSpace
 
 KB = 1024
 
@@ -42,3 +47,48 @@ def test_shipped_model_embeds_real_photos_into_the_word_space():
 
     assert similarity(0, "cat") > similarity(0, "bicycle")
     assert similarity(1, "cup") > similarity(1, "snow")
+
+
+def test_the_class_vectors_file_matches_the_model_it_was_exported_with():
+    """concepts.npz holds what the concept prior's words give in this model's word space, its
+    basis is theirs, and its concept words are WordNet's names at or above the classes."""
+    from server.learn.concepts import Concepts, class_vectors, concept_basis, concept_words
+    from server.learn.export import concept_config
+    from server.learn.wordnet import DEBIAN_NOUNS, WordNet
+
+    concepts, config = Concepts.load(DEFAULT_MODEL_DIR), concept_config(DEFAULT_MODEL_DIR)
+    joint = WordSpace.load(DEFAULT_MODEL_DIR / WORDS_FILE)  # not lifted
+    english = EnglishWords(*read_table(DEFAULT_MODEL_DIR), joint)
+    assert len(concepts.wnids) == 1000 and concepts.vectors.shape == (1000, joint.dim)
+    np.testing.assert_allclose(concepts.vectors, class_vectors(
+        concepts.phrases, joint, english, config.concept_decay), atol=1e-5)
+    np.testing.assert_allclose(concepts.space.basis,
+                               concept_basis(concepts.vectors, config.concept_rank), atol=1e-5)
+    if DEBIAN_NOUNS.exists():
+        assert concepts.space.words == concept_words(WordNet(), concepts.wnids)
+    assert {"cat", "feline", "dish", "pizza", "dog"} <= concepts.space.words
+    assert not {"man", "running", "grass"} & concepts.space.words
+
+
+def test_the_graph_blends_the_prior_of_the_files_classes():
+    """The graph's embedding is [picture ; weight * basis @ prior], the prior made of its own
+    classes output and concepts.npz's vectors: the file is the graph's."""
+    from server.learn.concepts import Concepts
+    from server.learn.export import concept_config
+
+    concepts, config = Concepts.load(DEFAULT_MODEL_DIR), concept_config(DEFAULT_MODEL_DIR)
+    encoder = ImageEncoder()
+    photos = [Image.fromarray(p) for p in (skimage.data.chelsea(), skimage.data.coffee(),
+                                           skimage.data.rocket())]
+    inputs = np.stack([to_array(photo, encoder.image_size) for photo in photos])
+    embedding, picture, classes = encoder.run(inputs, "embedding", "picture", "classes")
+    top = np.argsort(-classes, axis=1)[:, : config.concept_top_k]
+    weights = np.take_along_axis(classes, top, axis=1)
+    prior = normalized(np.einsum("nk,nkd->nd", weights / weights.sum(1, keepdims=True),
+                                 concepts.vectors[top]))
+    expected = normalized(np.hstack([picture, config.concept_weight * prior
+                                     @ concepts.space.basis.T]))
+    np.testing.assert_allclose(embedding, expected, atol=1e-4)
+    manifest = json.loads((DEFAULT_MODEL_DIR / MANIFEST_FILE).read_text())
+    assert manifest["concepts"]["concept_rank"] == concepts.space.rank
+    assert {"t2i_r1", "words_p5", "pairs_p5"} <= set(manifest["dev_served"])
