@@ -26,7 +26,7 @@ from server.datasets import CaptionedImage
 from server.english import BlendMap, EnglishWords
 from server.learn.metrics import average_precision, precision_at_k, retrieval_report
 from server.serve.encoder import EMBEDDING, ImageEncoder
-from server.serve.hubness import BETA, SENTENCE_WORDS, hubness, load_bank
+from server.serve.hubness import BETA, HUB_CANDIDATES, SENTENCE_WORDS, hubness, load_bank
 from server.serve.indexer import decoded_batches
 from server.text import tokenize
 from server.vectors import normalized
@@ -135,7 +135,8 @@ def evaluate_model(records: list[CaptionedImage], model: Path | None, min_images
                                                                encoder.config.weighting))
         word_vectors = query_vectors(queries, word_space.matrix, word_space.index)
     penalty, sentences = hubness_correction(model, images, captions)
-    report = retrieval_report(images, caption_vectors, caption_image, penalty, sentences)
+    report = retrieval_report(images, caption_vectors, caption_image, penalty, sentences,
+                              HUB_CANDIDATES)
     report |= word_query_report(images, queries, relevant, word_vectors)
     if breakdown:
         word_breakdown(images, queries, relevant, word_vectors)

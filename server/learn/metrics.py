@@ -35,14 +35,18 @@ def recall_at(ranks: np.ndarray, k: int) -> float:
 
 def retrieval_report(image_vectors: np.ndarray, caption_vectors: np.ndarray,
                      caption_image: np.ndarray, image_penalty: np.ndarray | None = None,
-                     penalized: np.ndarray | None = None) -> dict[str, float]:
-    """R@1/5/10 and median rank both ways, from L2-normalized vectors; with `image_penalty`,
-    each image's score for the `penalized` captions (bool per caption) lowered by it, as the
-    server's hubness correction scores sentence queries (it orders no image's captions)."""
+                     penalized: np.ndarray | None = None, candidates: int | None = None
+                     ) -> dict[str, float]:
+    """R@1/5/10 and median rank both ways, from L2-normalized vectors. With `image_penalty`,
+    the `penalized` captions (bool per caption) rank images as the server's hubness correction
+    ranks sentence queries (`hubness_ranked`); image->text is the plain cosine either way (the
+    server orders no image's captions)."""
     similarity = caption_vectors @ image_vectors.T
+    ranked = similarity
     if image_penalty is not None and penalized is not None:
-        similarity[penalized] -= image_penalty[None, :]
-    t2i = text_to_image_ranks(similarity, caption_image)
+        ranked = hubness_ranked(similarity, image_penalty, penalized,
+                                candidates or similarity.shape[1])
+    t2i = text_to_image_ranks(ranked, caption_image)
     i2t = image_to_text_ranks(similarity.T, caption_image)
     report = {}
     for name, ranks in (("t2i", t2i), ("i2t", i2t)):
@@ -50,6 +54,23 @@ def retrieval_report(image_vectors: np.ndarray, caption_vectors: np.ndarray,
             report[f"{name}_r{k}"] = recall_at(ranks, k)
         report[f"{name}_medr"] = float(np.median(ranks))
     return report
+
+
+def hubness_ranked(similarity: np.ndarray, image_penalty: np.ndarray, penalized: np.ndarray,
+                   candidates: int) -> np.ndarray:
+    """Query-by-image scores whose order is the server's for the `penalized` rows: their best
+    `candidates` images by cosine, re-ranked by cosine minus the image's penalty, ahead of all
+    others, which keep their cosine order."""
+    ranked = similarity.copy()
+    rows = np.flatnonzero(penalized)
+    scores = similarity[rows]
+    candidates = min(candidates, scores.shape[1])
+    best = np.argpartition(-scores, candidates - 1, axis=1)[:, :candidates]
+    # cosines lie in [-1, 1] and penalties below 1: +4 puts every candidate above the rest
+    lifted = np.take_along_axis(scores, best, axis=1) - image_penalty[best] + 4.0
+    np.put_along_axis(scores, best, lifted, axis=1)
+    ranked[rows] = scores
+    return ranked
 
 
 def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:

@@ -5,12 +5,14 @@ import pytest
 
 from server.learn.metrics import (
     average_precision,
+    hubness_ranked,
     image_to_text_ranks,
     precision_at_k,
     recall_at,
     retrieval_report,
     text_to_image_ranks,
 )
+from server.serve.hubness import correct
 
 
 def brute_t2i(sim, caption_image):
@@ -76,3 +78,27 @@ def test_precision_and_ap_match_brute_force(seed):
     assert precision_at_k(scores, relevant, 5) == pytest.approx(np.mean(relevant[order[:5]]))
     assert average_precision(scores, relevant) == pytest.approx(brute_ap(scores, relevant))
     assert average_precision(scores, np.zeros(50, bool)) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hubness_ranking_is_the_servers(seed):
+    """A penalized caption orders images as the server's correction of its best candidates
+    does (then the rest by cosine); image->text ignores the penalty."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(12, 5))
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    captions = rng.normal(size=(24, 5))
+    captions /= np.linalg.norm(captions, axis=1, keepdims=True)
+    penalty, penalized = rng.random(12) * 0.5, np.arange(24) % 2 == 0
+    ranked = hubness_ranked(captions @ images.T, penalty, penalized, candidates=4)
+    for c, scores in enumerate(captions @ images.T):
+        best = np.argsort(-scores)[:4]
+        expected = (correct(best, scores[best], penalty, beta=1.0)[0].tolist()
+                    + np.argsort(-scores)[4:].tolist()) if penalized[c] else np.argsort(
+                        -scores).tolist()
+        assert np.argsort(-ranked[c]).tolist() == expected
+    caption_image = np.arange(24) % 12
+    plain = retrieval_report(images, captions, caption_image)
+    corrected = retrieval_report(images, captions, caption_image, penalty, penalized, 4)
+    assert {k: v for k, v in corrected.items() if k.startswith("i2t")} == {
+        k: v for k, v in plain.items() if k.startswith("i2t")}
