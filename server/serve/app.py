@@ -52,7 +52,7 @@ from server.serve.gallery import Gallery, Item
 from server.serve.hubness import cached_hubness, load_bank
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.look import Fit, picture_fit, title
-from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
+from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, read, reading_fields
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
 from server.serve.spelling import Speller
@@ -253,6 +253,8 @@ class App:
             return self.describe(request, started)
         if kind == "ping":
             return {"type": "pong", "id": request_id}
+        if kind == "parse":
+            return parsed(request)
         raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
                                       '{"type": "query", "q": "beach+sunrise"}')
 
@@ -449,6 +451,14 @@ class NoIndexApp(App):
         if path.startswith("/images/") and refusal is None:
             return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "no gallery")
         return await super().route(path, refusal)  # the page's files
+
+
+def parsed(request: dict) -> dict:
+    """A `parse` request's reply: how the query reads, without running it (the page's terms)."""
+    text = request.get("q")
+    if not isinstance(text, str):
+        raise ClientError("bad_request", 'a parse message needs "q": the query text')
+    return {"type": "parsed", "id": request.get("id"), "q": text} | reading_fields(read(text))
 
 
 def _health(refusal: HttpAnswer | None, images: int) -> HttpAnswer:

@@ -258,6 +258,20 @@ def test_bad_input_gets_a_clear_error_and_nothing_else_changes(client, what, mes
     assert after["results"] == before["results"]
 
 
+def test_parse_reads_a_query_without_running_it(client, ids):
+    cat = f"[IMG_{ids['cat']}]"
+    reply = client.send({"type": "parse", "q": f"2*Cat + {cat.lower()} - ", "id": 5})
+    assert reply == {
+        "type": "parsed", "id": 5, "q": f"2*Cat + {cat.lower()} - ", "query": None,
+        "error": "a term is missing at the end",
+        "terms": [{"sign": "+", "text": "Cat", "weight": 2.0, "kind": "words", "words": ["cat"]},
+                  {"sign": "+", "text": cat.lower(), "weight": 1.0, "kind": "image",
+                   "ref": ids["cat"]}]}
+    whole = client.send({"type": "parse", "q": f"2*Cat+{cat}"})
+    assert whole["error"] is None and whole["query"] == f"2*cat+{cat}"
+    assert client.send({"type": "parse"})["code"] == "bad_request"
+
+
 def test_invalid_utf8_text_frame_closes_only_that_connection(server, client):
     raw = socket.create_connection(("127.0.0.1", server.port))
     # a hand-made handshake and a masked text frame holding invalid UTF-8
