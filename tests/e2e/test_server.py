@@ -378,7 +378,7 @@ def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
         assert client.send(b"\x89PNG not really")["code"] == "no_gallery"
         client.close()
         status, page = _http_get(running.port, "/")
-        assert status == 200 and b"app.js" in page
+        assert status == 200 and b"page.js" in page
         assert _http_get(running.port, "/images/1")[0] == 404
         assert json.loads(_http_get(running.port, "/health")[1]) == {"ok": True, "images": 0}
     finally:
