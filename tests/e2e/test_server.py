@@ -351,7 +351,8 @@ def test_the_log_holds_no_traceback_for_client_mistakes(server, client):
     assert "loaded" in server.log() and "serving" in server.log()
 
 
-def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path):
+def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORDPIX_DATA", str(tmp_path / "runs"))  # the data directory
     indexes = tmp_path / "runs" / "index"
     for name in ("newer", "older"):
         shutil.copytree(sample_gallery.index, indexes / name)
@@ -367,7 +368,8 @@ def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path):
     assert "runs/index/newer, the index built last" in running.log()
 
 
-def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
+def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORDPIX_DATA", str(tmp_path / "runs"))
     running = start_server(None, tmp_path / "server.log", cwd=tmp_path)
     try:
         client = Client(running.ws_url)
@@ -383,5 +385,5 @@ def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
         assert json.loads(_http_get(running.port, "/health")[1]) == {"ok": True, "images": 0}
     finally:
         stop_server(running)
-    assert "no gallery index in runs/index" in running.log()
+    assert f"no gallery index in {tmp_path / 'runs' / 'index'}" in running.log()
     assert "Traceback" not in running.log()
