@@ -18,9 +18,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import get_args
 
-from server.artifacts import DEFAULT_MODEL_DIR
 from server.serve.access import (
     PAGE_KEYS,
     SHORT_TOKEN,
@@ -32,59 +30,13 @@ from server.serve.access import (
     remove_page_key,
     write_page_key,
 )
-from server.serve.app import WEB_DIR, App, NoIndexApp, load_app, start
+from server.serve.app import App, NoIndexApp, load_app, start
 from server.serve.front import Front
 from server.serve.gallery import GalleryError, latest_index
-from server.serve.limits import DEFAULT_LIMITS, Limits, MiB
-from server.serve.look import FITS
-from server.serve.search import Backend
+from server.serve.limits import Limits, MiB
+from server.serve.settings import INDEXES, SERVER, build_parser
 
-INDEXES = Path("runs/index")  # where `make demo` and the docs' examples put them
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 1")
-    return value
-
-
-def _add_limits(parser: argparse.ArgumentParser) -> None:
-    """The limits on what clients may take (server/serve/limits.py; docs/server.md)."""
-    group = parser.add_argument_group("limits")
-    default = DEFAULT_LIMITS
-    group.add_argument("--max-connections", type=_positive, default=default.connections,
-                       help="open connections, all clients together (default: %(default)s)")
-    group.add_argument("--max-connections-per-address", type=_positive,
-                       default=default.connections_per_address,
-                       help="open connections from one client address (default: %(default)s)")
-    group.add_argument("--address-share", type=_non_negative, default=default.share,
-                       help="seconds of server work a second one client address may use on "
-                       "average; past it, messages are answered `busy` (0: no limit; "
-                       "default: %(default)s)")
-    group.add_argument("--address-burst", type=_non_negative, default=default.burst,
-                       help="seconds of work one address may use at once (default: "
-                       "%(default)s)")
-    group.add_argument("--message-memory", type=_positive, default=default.memory // MiB,
-                       help="MiB of received messages held at once, all connections together "
-                       "(default: %(default)s)")
-    group.add_argument("--memory-wait", type=_non_negative, default=default.memory_wait,
-                       help="seconds a connection may wait for message memory before it is "
-                       "closed (default: %(default)s)")
-    group.add_argument("--upload-slots", type=_positive, default=default.upload_slots,
-                       help="uploads decoded at once, all connections together (default: "
-                       "%(default)s)")
-    group.add_argument("--upload-memory", type=_positive, default=default.upload_memory // MiB,
-                       help="MiB that decoding one upload may take; larger images are refused "
-                       "(default: %(default)s)")
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
@@ -93,22 +45,6 @@ def limits_from(args: argparse.Namespace) -> Limits:
                   share=args.address_share, burst=args.address_burst,
                   memory=args.message_memory * MiB, memory_wait=args.memory_wait,
                   upload_slots=args.upload_slots, upload_memory=args.upload_memory * MiB)
-
-
-def _add_access(parser: argparse.ArgumentParser) -> None:
-    """Who may use the server (server/serve/access.py; docs/server.md, Access)."""
-    group = parser.add_argument_group(
-        "access", "on loopback the server is open unless --token or --token-file is given; "
-        "on any other --host it needs a token, made at start and printed in a link if none "
-        "is given")
-    choice = group.add_mutually_exclusive_group()
-    choice.add_argument("--token", help="the access token (letters, digits, - . _ ~); other "
-                        "users of this machine can read a command line: prefer --token-file")
-    choice.add_argument("--token-file", type=Path,
-                        help="a file whose first line is the access token")
-    choice.add_argument("--no-auth", action="store_true",
-                        help="serve without a token beyond loopback too: anyone who can reach "
-                        "the port sees every picture")
 
 
 def access_token(args: argparse.Namespace) -> tuple[str | None, bool]:
@@ -123,35 +59,8 @@ def access_token(args: argparse.Namespace) -> tuple[str | None, bool]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
-    parser.add_argument("--port", type=int, default=9998)
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to listen on (0.0.0.0 for every one)")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--index", type=Path,
-                        help="a gallery index made by `python -m scripts.index` (default: the "
-                        f"one built last under {INDEXES})")
-    parser.add_argument("--web", type=Path, default=WEB_DIR, help="the page's folder")
-    parser.add_argument("--backend", choices=get_args(Backend), default="auto",
-                        help="auto: exact up to 200,000 images, faiss IVF up to 1M, compressed "
-                        "(IVF-PQ, memory-mapped: docs/scale.md) beyond")
-    parser.add_argument("--caption-weight", type=_non_negative, default=1.0,
-                        help="for images with a caption, rank by picture + this x caption "
-                        "(0: by the picture alone)")
-    parser.add_argument("--fit", choices=FITS,
-                        help="show pictures cropped to square tiles (cover) or whole (contain); "
-                        "default: whole where most have transparency (clip art)")
-    parser.add_argument("--allow-origin", action="append", default=[],
-                        help="another web origin allowed to connect (repeatable)")
-    parser.add_argument("--page-from-disk", action=argparse.BooleanOptionalAction, default=True,
-                        help="accept the page opened from disk (web/index.html): it proves it is "
-                        "this machine's page with a key the server writes beside it at start "
-                        "(web/keys/<port>.js); any other page whose Origin is null, as a "
-                        "sandboxed frame's on any web site, is refused")
-    parser.add_argument("--verbose", action="store_true")
-    _add_access(parser)
-    _add_limits(parser)
-    return parser.parse_args(argv)
+    """The command line, made from the settings table (server/serve/settings.py)."""
+    return build_parser(SERVER, "python -m server", __doc__).parse_args(argv)
 
 
 def load(args: argparse.Namespace) -> App:

@@ -52,16 +52,16 @@ from server.serve.gallery import Gallery, Item
 from server.serve.hubness import cached_hubness, load_bank
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits, Ticket
 from server.serve.look import Fit, picture_fit, title
-from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError
+from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS, QueryError, read, reading_fields
 from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.search import Backend, make_search
+from server.serve.settings import DEFAULT_PORT, WEB_DIR
 from server.serve.spelling import Speller
 from server.serve.workers import embed_upload, start_upload_worker
 
 log = logging.getLogger("wordpix.server")
 T = TypeVar("T")
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 MAX_TEXT_MESSAGE = 64 * 2**10  # bytes of UTF-8: a JSON request is small; larger ones get an error
 MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
@@ -253,6 +253,8 @@ class App:
             return self.describe(request, started)
         if kind == "ping":
             return {"type": "pong", "id": request_id}
+        if kind == "parse":
+            return parsed(request)
         raise ClientError("bad_type", f"unknown message type {_show(kind)}: send "
                                       '{"type": "query", "q": "beach+sunrise"}')
 
@@ -451,6 +453,14 @@ class NoIndexApp(App):
         return await super().route(path, refusal)  # the page's files
 
 
+def parsed(request: dict) -> dict:
+    """A `parse` request's reply: how the query reads, without running it (the page's terms)."""
+    text = request.get("q")
+    if not isinstance(text, str):
+        raise ClientError("bad_request", 'a parse message needs "q": the query text')
+    return {"type": "parsed", "id": request.get("id"), "q": text} | reading_fields(read(text))
+
+
 def _health(refusal: HttpAnswer | None, images: int) -> HttpAnswer:
     """Alive, for anyone (a proxy's check); the gallery's size only to whom may see it. Any
     page learns why its WebSocket was refused: "token" (it needs the access token) or "page"
@@ -580,7 +590,7 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     return app
 
 
-async def start(app: App, host: str = "127.0.0.1", port: int = 9998,
+async def start(app: App, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                 allow_origins: Sequence[str] = (), page_from_disk: bool = True,
                 token: str | None = None, page_key: str | None = None) -> Front:
     """Listen; HTTP and the WebSocket handshake answer only Host names of this machine, the

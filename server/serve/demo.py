@@ -25,8 +25,9 @@ from server.datasets import SHARED_FLICKR8K, TUXPAINT_STAMPS, read_flickr8k, rea
 from server.samples import write_sample_gallery
 from server.serve.encoder import ImageEncoder
 from server.serve.indexer import SourceImage, build_index, dataset_sources, scan_folder
+from server.serve.settings import DATA_DIR, DEFAULT_PORT
 
-RUNS = Path("runs")
+RUNS = DATA_DIR  # the data directory (server/serve/settings.py)
 TUXPAINT_PACKAGE = "tuxpaint-stamps-default"
 
 
@@ -76,7 +77,7 @@ def choose_gallery(spec: str) -> tuple[str, Path, list[SourceImage]]:
     return "skimage", folder.resolve(), scan_folder(folder)
 
 
-def run_demo(gallery: str = "", port: int = 9998) -> None:
+def run_demo(gallery: str = "", port: int = DEFAULT_PORT) -> None:
     """Index the chosen gallery (only what changed since the last run), then serve it here."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     name, root, sources = choose_gallery(gallery)

@@ -9,8 +9,9 @@ more words, a gallery image `[IMG_<id>]`, or an image uploaded on this connectio
 Spaces are free. `parse` turns text into `Term`s and raises only `QueryError`, whose message is
 meant for the user; `format_terms` prints them back in canonical form.
 
-The page reads the same language in web/app.js (parseQuery, formatQuery); tests/query_cases.json
-holds both to the same cases.
+`read` is the lenient form: what a half-typed query's pieces are and why it cannot run yet,
+for the page's terms strip (the `parse` message of docs/protocol.md: the page has no parser of
+its own). tests/query_cases.json holds the language's cases.
 """
 
 from __future__ import annotations
@@ -61,27 +62,62 @@ class Term:
     ref: int = 0                   # for "image": the gallery id; for "upload": its number
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A piece of text between signs that is no term, kept as typed with why not: a page shows
+    a half-typed query's pieces and prints them back unchanged."""
+    sign: Sign
+    text: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a query's text reads as, even when it cannot run (the `parse` message): its pieces
+    in the order typed, and `error`, the first reason it cannot run (None: it can)."""
+    terms: list[Term | Unread]
+    error: str | None
+
+
 def parse(query: object) -> list[Term]:
     """The terms of a query, in the order typed (a repeated term stays two terms: they add)."""
     if not isinstance(query, str):
         raise QueryError("the query must be a string")
+    reading = read(query)
+    if reading.error is not None:
+        raise QueryError(reading.error)
+    return [term for term in reading.terms if isinstance(term, Term)]
+
+
+def read(query: str) -> Reading:
+    """The query's pieces and its first problem, checked in this order: length, emptiness, a
+    missing term, the number of terms, each term, something to add."""
     if len(query) > MAX_QUERY_CHARS:
-        raise QueryError(f"the query is too long ({len(query)} characters, at most "
-                         f"{MAX_QUERY_CHARS})")
+        return Reading([], f"the query is too long ({len(query)} characters, at most "
+                           f"{MAX_QUERY_CHARS})")
     if not query.strip():
-        raise QueryError("the query is empty: type words like beach+sunrise")
-    pieces = _split_signs(query)
+        return Reading([], "the query is empty: type words like beach+sunrise")
+    pieces, missing = _split_signs(query)
+    terms = [_term_or_unread(sign, text) for sign, text in pieces if text.strip()]
+    return Reading(terms, missing or _terms_error(pieces, terms))
+
+
+def _terms_error(pieces: list[tuple[Sign, str]], terms: list[Term | Unread]) -> str | None:
     if len(pieces) > MAX_TERMS:
-        raise QueryError(f"too many terms ({len(pieces)}, at most {MAX_TERMS})")
-    terms = [_term(sign, text) for sign, text in pieces]
+        return f"too many terms ({len(pieces)}, at most {MAX_TERMS})"
+    unread = next((term for term in terms if isinstance(term, Unread)), None)
+    if unread is not None:
+        return unread.error
     if not any(term.sign > 0 for term in terms):
-        raise QueryError("the query needs at least one term to add, not only ones to subtract")
-    return terms
+        return "the query needs at least one term to add, not only ones to subtract"
+    return None
 
 
-def _split_signs(query: str) -> list[tuple[Sign, str]]:
-    """[(sign, text)] for each term; a + or - inside [...] does not split."""
+def _split_signs(query: str) -> tuple[list[tuple[Sign, str]], str | None]:
+    """[(sign, text)] for each piece (a + or - inside [...] does not split), and where the
+    first missing term is, if one is."""
     pieces: list[tuple[Sign, str]] = []
+    missing: str | None = None
     sign: Sign = 1
     start, depth = 0, 0
     text = query.strip()
@@ -95,13 +131,20 @@ def _split_signs(query: str) -> list[tuple[Sign, str]]:
             depth = max(0, depth - 1)
         elif char is None or (char in "+-" and depth == 0):
             piece = text[start:position]
-            if not piece.strip():
+            if not piece.strip() and missing is None:
                 where = "at the end" if char is None else f"before the {char!r} at {position + 1}"
-                raise QueryError(f"a term is missing {where}")
+                missing = f"a term is missing {where}"
             pieces.append((sign, piece))
             if char is not None:
                 sign, start = (1 if char == "+" else -1), position + 1
-    return pieces
+    return pieces, missing
+
+
+def _term_or_unread(sign: Sign, text: str) -> Term | Unread:
+    try:
+        return _term(sign, text)
+    except QueryError as error:
+        return Unread(sign, text.strip(), str(error))
 
 
 def _term(sign: Sign, text: str) -> Term:
@@ -139,7 +182,7 @@ def format_terms(terms: list[Term]) -> str:
 
     No spaces around signs, a term's cleaned words (as `tokenize` left them), `[IMG_<id>]` and
     `[UPLOAD_<n>]` in capitals without leading zeros, weight 1 left out. The page's formatQuery
-    prints the same.
+    prints terms the same way (it builds query text from the terms the server read).
     """
     parts = []
     for index, term in enumerate(terms):
@@ -157,3 +200,18 @@ def _format_weight(weight: float) -> str:
     """The shortest decimal that reads back as this weight, never in exponent form: `1e-07*dog`
     would not parse. JavaScript's String(number) picks the same digits."""
     return format(Decimal(repr(weight)).normalize(), "f")
+
+
+def reading_fields(reading: Reading) -> dict[str, object]:
+    """A reading as the `parsed` reply carries it (docs/protocol.md, Parse)."""
+    valid = [term for term in reading.terms if isinstance(term, Term)]
+    return {"query": format_terms(valid) if reading.error is None else None,
+            "terms": [_term_fields(term) for term in reading.terms], "error": reading.error}
+
+
+def _term_fields(term: Term | Unread) -> dict[str, object]:
+    said: dict[str, object] = {"sign": "+" if term.sign > 0 else "-", "text": term.text}
+    if isinstance(term, Unread):
+        return said | {"error": term.error}
+    said |= {"weight": term.weight, "kind": term.kind}
+    return said | ({"words": list(term.words)} if term.kind == "words" else {"ref": term.ref})

@@ -50,7 +50,7 @@ def test_without_the_token_nothing_of_the_gallery_is_given(guarded_server, ids, 
         assert status == 401 and cat not in body and "www-authenticate" in headers
     assert json.loads(get(guarded_server, "/health")[2]) == {"ok": True, "token": "required"}
     assert get(guarded_server, "/images/99999")[0] == 401  # not even whether an image exists
-    for page_file in ("/", "/app.js", "/style.css"):  # they hold no pictures
+    for page_file in ("/", "/page.js", "/terms.js", "/style.css"):  # they hold no pictures
         assert get(guarded_server, page_file)[0] == 200
 
 

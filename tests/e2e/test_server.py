@@ -258,6 +258,20 @@ def test_bad_input_gets_a_clear_error_and_nothing_else_changes(client, what, mes
     assert after["results"] == before["results"]
 
 
+def test_parse_reads_a_query_without_running_it(client, ids):
+    cat = f"[IMG_{ids['cat']}]"
+    reply = client.send({"type": "parse", "q": f"2*Cat + {cat.lower()} - ", "id": 5})
+    assert reply == {
+        "type": "parsed", "id": 5, "q": f"2*Cat + {cat.lower()} - ", "query": None,
+        "error": "a term is missing at the end",
+        "terms": [{"sign": "+", "text": "Cat", "weight": 2.0, "kind": "words", "words": ["cat"]},
+                  {"sign": "+", "text": cat.lower(), "weight": 1.0, "kind": "image",
+                   "ref": ids["cat"]}]}
+    whole = client.send({"type": "parse", "q": f"2*Cat+{cat}"})
+    assert whole["error"] is None and whole["query"] == f"2*cat+{cat}"
+    assert client.send({"type": "parse"})["code"] == "bad_request"
+
+
 def test_invalid_utf8_text_frame_closes_only_that_connection(server, client):
     raw = socket.create_connection(("127.0.0.1", server.port))
     # a hand-made handshake and a masked text frame holding invalid UTF-8
@@ -337,7 +351,8 @@ def test_the_log_holds_no_traceback_for_client_mistakes(server, client):
     assert "loaded" in server.log() and "serving" in server.log()
 
 
-def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path):
+def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORDPIX_DATA", str(tmp_path / "runs"))  # the data directory
     indexes = tmp_path / "runs" / "index"
     for name in ("newer", "older"):
         shutil.copytree(sample_gallery.index, indexes / name)
@@ -353,7 +368,8 @@ def test_without_index_it_serves_the_index_built_last(sample_gallery, tmp_path):
     assert "runs/index/newer, the index built last" in running.log()
 
 
-def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
+def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORDPIX_DATA", str(tmp_path / "runs"))
     running = start_server(None, tmp_path / "server.log", cwd=tmp_path)
     try:
         client = Client(running.ws_url)
@@ -364,10 +380,10 @@ def test_without_any_index_it_starts_and_says_how_to_build_one(tmp_path):
         assert client.send(b"\x89PNG not really")["code"] == "no_gallery"
         client.close()
         status, page = _http_get(running.port, "/")
-        assert status == 200 and b"app.js" in page
+        assert status == 200 and b"page.js" in page
         assert _http_get(running.port, "/images/1")[0] == 404
         assert json.loads(_http_get(running.port, "/health")[1]) == {"ok": True, "images": 0}
     finally:
         stop_server(running)
-    assert "no gallery index in runs/index" in running.log()
+    assert f"no gallery index in {tmp_path / 'runs' / 'index'}" in running.log()
     assert "Traceback" not in running.log()

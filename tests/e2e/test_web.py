@@ -9,14 +9,12 @@ The preview, history, phones and galleries have their own files: test_web_*.py.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 
 from playwright.sync_api import expect
 
-from server.text import STOP_WORDS
-from tests.conftest import DESKTOP, PHONE, REPO, free_port, start_server, stop_server
+from tests.conftest import DESKTOP, PHONE, REPO, start_server, stop_server
 from tests.e2e.pages import (
     images_loaded,
     open_page,
@@ -28,10 +26,6 @@ from tests.e2e.pages import (
     tile_ids,
 )
 from tests.e2e.pages import scores as tile_scores
-
-# The query language's cases, shared with the server's parser (tests/unit/test_query.py)
-QUERY_CASES = json.loads((REPO / "tests" / "query_cases.json").read_text("utf-8"))
-
 
 # ---------------------------------------------------------------------------- tests
 
@@ -122,12 +116,17 @@ def test_terms_strip_weights_flips_and_removes_terms(page, server, ids):
 
 def test_the_text_box_is_the_query_and_the_strip_follows_it(page, server):
     open_page(page, server.url)
-    page.fill("#q", "2*beach + [IMG_3] - sunrise")  # typed, not yet run
-    assert terms(page) == ["beach", "[IMG_3]", "sunrise"]
-    assert page.locator("#terms .value").all_inner_texts() == ["2×", "1×", "1×"]
+    page.fill("#q", "2*beach + [IMG_3] - sunrise")  # typed, not yet run: read by the server
+    expect(page.locator("#terms .term .label")).to_have_text(["beach", "[IMG_3]", "sunrise"])
+    expect(page.locator("#terms .value")).to_have_text(["2×", "1×", "1×"])
     expect(page.locator("#grid")).to_have_attribute("data-q", "")  # Enter runs it, not typing
     page.press("#q", "Enter")
     shows(page, "2*beach + [IMG_3] - sunrise")
+    page.fill("#q", "sand + [img_")  # half typed: the pieces so far, the last as typed
+    expect(page.locator("#terms .term .label")).to_have_text(["sand", "[img_"])
+    page.locator("#terms .term").first.locator(".heavier").click()  # edits print it back
+    expect(page.locator("#q")).to_have_value("2*sand+[img_")
+    expect(page.locator("#error")).to_contain_text("not an image reference")
 
 
 def test_chips_and_nearest_words_run_queries(page, server):
@@ -230,7 +229,8 @@ def test_replies_to_superseded_queries_are_ignored(page, server, ids):
             addEventListener(type, listener, ...rest) {
                 if (type !== "message") return super.addEventListener(type, listener, ...rest);
                 return super.addEventListener(type, (event) => {
-                    if (typeof event.data === "string" && JSON.parse(event.data).q === "cat") {
+                    const reply = typeof event.data === "string" ? JSON.parse(event.data) : {};
+                    if (reply.type === "results" && reply.q === "cat") {
                         setTimeout(() => { window.lateReplies += 1; listener(event); }, 500);
                     } else {
                         listener(event);
@@ -295,37 +295,6 @@ def test_a_lost_connection_shows_and_recovers(page, sample_gallery, tmp_path, id
     finally:
         stop_server(second)
     assert "Traceback" not in second.log()
-
-
-def test_the_page_reads_queries_as_the_server_does(page):
-    """The page's own parseQuery and formatQuery on every case of tests/query_cases.json.
-
-    The page is opened from disk, its server a closed port: the parser needs no server, and its
-    limits are then its fallbacks, the server's MAX_QUERY_CHARS and MAX_TERMS.
-    """
-    page.goto((REPO / "web" / "index.html").as_uri() + f"?server=localhost:{free_port()}")
-    page.wait_for_function("window.wordpixQuery !== undefined")
-    readings = page.evaluate("""(texts) => texts.map((text) => {
-        const { parse, format } = window.wordpixQuery;
-        const fields = ({ sign, weight, kind, words, ref }) =>
-            kind === "words" ? { sign, weight, kind, words } : { sign, weight, kind, ref };
-        const { terms, error } = parse(text);
-        const printed = format(terms);
-        return { terms: terms.map(fields), error, printed,
-                 reread: format(parse(printed).terms) };
-    })""", [case["text"] for case in QUERY_CASES])
-    wrong = []
-    for case, read in zip(QUERY_CASES, readings, strict=True):
-        if "error" in case:
-            if case["error"] not in (read["error"] or ""):
-                wrong.append((case["name"], f"error {read['error']!r}"))
-        elif read["error"] is not None or read["terms"] != case["terms"]:
-            wrong.append((case["name"], read["error"] or read["terms"]))
-        elif not read["printed"] == read["reread"] == case["printed"]:
-            wrong.append((case["name"], f"printed {read['printed']!r}, then {read['reread']!r}"))
-    assert not wrong
-    # the page's copy of the stop words, which decide what a term's words are
-    assert sorted(page.evaluate("[...window.wordpixQuery.stopWords]")) == sorted(STOP_WORDS)
 
 
 def test_screenshots(new_page, server, ids):

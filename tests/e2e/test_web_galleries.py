@@ -149,8 +149,9 @@ def test_another_server_is_another_gallery(device, server, tuxpaint_server, ids)
 
 
 
-def test_without_an_index_the_page_says_how_to_build_one(device, tmp_path):
+def test_without_an_index_the_page_says_how_to_build_one(device, tmp_path, monkeypatch):
     page = device
+    monkeypatch.setenv("WORDPIX_DATA", str(tmp_path / "runs"))  # an empty data directory
     running = start_server(None, tmp_path / "server.log", cwd=tmp_path)
     try:
         page.goto(running.url)

@@ -6,6 +6,7 @@ Statically here, over every module's imports; tests/e2e/test_no_torch.py checks 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -47,3 +48,35 @@ def test_the_rule_checker_sees_an_offender(tmp_path):
 def test_tests_never_import_the_scripts():
     for path in (REPO / "tests").rglob("*.py"):
         assert not [n for n in imported_modules(path) if n.split(".")[0] == "scripts"], path
+
+
+# The query language is the server's alone (server/serve/query.py): the page asks it (`parse`)
+# and builds query text from the terms it returns. Traces of a second parser in the page: the
+# parser's own error messages, a copy of the stop words, a parse, tokenize or split function.
+PARSER_MESSAGES = ("a term is missing", "too many terms", "at least one term to add",
+                   "is not an image reference", "a weight goes before its term",
+                   "has only common words", "has no words in it", "must be above 0 and at most")
+STOP_WORD_MARKS = ("mightn", "mustn", "needn", "shan")  # words only a stop-word list holds
+PARSER_FUNCTION = re.compile(r"\b(function\s+|const\s+|let\s+)(parse|tokeni[sz]e|split)\w*")
+
+
+def query_parser_traces(script: str) -> list[str]:
+    traces = [message for message in PARSER_MESSAGES if message in script]
+    traces += [word for word in STOP_WORD_MARKS if re.search(rf"\b{word}\b", script)]
+    return traces + [match.group(0) for match in PARSER_FUNCTION.finditer(script)]
+
+
+def test_the_page_has_no_query_parser():
+    parser = (REPO / "server" / "serve" / "query.py").read_text()
+    assert all(message in parser for message in PARSER_MESSAGES)  # still the parser's words
+    scripts = sorted((REPO / "web").glob("*.js"))
+    assert len(scripts) >= 6  # the page in parts
+    traces = {p.name: query_parser_traces(p.read_text()) for p in scripts}
+    assert {name: found for name, found in traces.items() if found} == {}
+
+
+def test_the_parser_checker_sees_a_parser():
+    copy = """function parseQuery(text) {
+      if (!pieces.length) return "a term is missing at the end";
+      const STOP = new Set("a about mustn".split(" "));"""
+    assert query_parser_traces(copy) == ["a term is missing", "mustn", "function parseQuery"]
