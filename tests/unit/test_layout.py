@@ -47,3 +47,10 @@ def test_the_rule_checker_sees_an_offender(tmp_path):
 def test_tests_never_import_the_scripts():
     for path in (REPO / "tests").rglob("*.py"):
         assert not [n for n in imported_modules(path) if n.split(".")[0] == "scripts"], path
+
+
+def test_the_stress_suite_is_not_in_the_product():
+    """The stress suite is test code: under tests/, never in the wheel or imported by it."""
+    assert not (REPO / "server" / "serve" / "stress").exists()
+    for path in (REPO / "server").rglob("*.py"):
+        assert not [n for n in imported_modules(path) if n.split(".")[0] == "tests"], path

@@ -21,7 +21,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
 from server.serve.app import MAX_TEXT_MESSAGE
-from server.serve.stress.common import Target, address, open_client
+from tests.stress.common import Target, address, open_client
 
 REPLY_TYPES = {"results", "gallery", "described", "pong", "uploaded", "error"}
 ERROR_CODES = {"bad_json", "bad_type", "bad_request", "bad_query", "too_large", "bad_upload",
