@@ -54,3 +54,45 @@ def test_the_stress_suite_is_not_in_the_product():
     assert not (REPO / "server" / "serve" / "stress").exists()
     for path in (REPO / "server").rglob("*.py"):
         assert not [n for n in imported_modules(path) if n.split(".")[0] == "tests"], path
+
+
+def _classes(paths: list[Path]) -> list[ast.ClassDef]:
+    return [node for path in paths for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ClassDef)]
+
+
+def _own_init(node: ast.ClassDef) -> ast.FunctionDef | None:
+    return next((item for item in node.body
+                 if isinstance(item, ast.FunctionDef) and item.name == "__init__"), None)
+
+
+def _calls_super_init(init: ast.FunctionDef) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and
+               node.func.attr == "__init__" and isinstance(node.func.value, ast.Call) and
+               isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "super"
+               for node in ast.walk(init))
+
+
+def constructor_skippers(paths: list[Path]) -> list[str]:
+    """Classes whose __init__ does not run that of a parent of ours which has one."""
+    classes = _classes(paths)
+    with_init = {node.name for node in classes if _own_init(node)}
+    skippers = []
+    for node in classes:
+        init = _own_init(node)
+        parents = [base.id for base in node.bases if isinstance(base, ast.Name)]
+        if init and any(p in with_init for p in parents) and not _calls_super_init(init):
+            skippers.append(node.name)
+    return skippers
+
+
+def test_no_subclass_skips_its_parents_constructor():
+    assert constructor_skippers(list((REPO / "server").rglob("*.py"))) == []
+
+
+def test_the_constructor_rule_sees_an_offender(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("class A:\n    def __init__(self):\n        self.x = 1\n"
+                      "class B(A):\n    def __init__(self):\n        self.y = 2\n"
+                      "class C(A):\n    def __init__(self):\n        super().__init__()\n")
+    assert constructor_skippers([module]) == ["B"]
