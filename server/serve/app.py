@@ -25,7 +25,7 @@ from server.english import EnglishWords
 from server.serve.access import access_for
 from server.serve.dispatch import Dispatcher, NoGallery
 from server.serve.encoder import ImageEncoder
-from server.serve.front import Front, GuardedConnection, HttpAnswer
+from server.serve.front import Front, HttpAnswer
 from server.serve.gallery import Gallery
 from server.serve.hello import NO_INDEX, gallery_hello, setup_hello
 from server.serve.hubness import cached_hubness, load_bank
@@ -38,6 +38,7 @@ from server.serve.search import Backend, make_search
 from server.serve.sessions import Replier, Session, converse
 from server.serve.spelling import Speller
 from server.serve.uploads import Uploads
+from server.serve.websocket import WebSocket
 
 __all__ = ["NO_INDEX", "WEB_DIR", "App", "Session", "load_app", "start"]
 log = logging.getLogger("wordpix.server")
@@ -74,7 +75,7 @@ class App:
     def images(self) -> int:
         return len(self.gallery) if self.gallery is not None else 0
 
-    async def handle(self, connection: GuardedConnection) -> None:
+    async def handle(self, connection: WebSocket) -> None:
         await converse(connection, self.hello, self.replier)
 
     async def reply(self, message: str | bytes, session: Session) -> Reply:

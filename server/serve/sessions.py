@@ -18,9 +18,9 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
-from server.serve.front import GuardedConnection
 from server.serve.limits import Ticket
 from server.serve.protocol import Reply, encode_reply
+from server.serve.websocket import WebSocket
 
 T = TypeVar("T")
 BUSY_PAUSE = 1.0  # at most this long, a connection told `busy` is not read
@@ -45,7 +45,7 @@ class Replier(Protocol):
     async def reply(self, message: str | bytes, session: Session) -> Reply: ...
 
 
-async def converse(connection: GuardedConnection, hello: str, replier: Replier) -> None:
+async def converse(connection: WebSocket, hello: str, replier: Replier) -> None:
     """One connection: the hello, then its messages answered one at a time, in order."""
     if connection.ticket.refusal:
         await connection.close(CloseCode.TRY_AGAIN_LATER, connection.ticket.refusal)

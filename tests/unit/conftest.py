@@ -3,7 +3,11 @@ its words, so that a word's query has one right answer."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -13,6 +17,16 @@ from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.retrieval import Retriever
 from server.serve.search import ExactSearch
 from server.wordspace import WordSpace
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
 
 # the gallery's "images": each one's vector is its word's, and its caption the word
 GALLERY_WORDS = ("dog", "cat", "beach", "mountain", "car", "bicycle", "snow", "river", "ball",

@@ -9,7 +9,7 @@ from server.serve.batcher import BATCH_SHARE, MAX_BATCH, Batcher
 from server.serve.limits import Clients, Limits
 from server.serve.query import QueryError
 from server.serve.retrieval import QueryRequest
-from tests.unit.conftest import image_of
+from tests.unit.conftest import image_of, run_async
 
 
 async def one_turn() -> None:
@@ -30,7 +30,7 @@ def test_queries_of_one_turn_are_answered_together_each_its_own(retriever):
             answer, share = future.result()
             assert answer.hits[0].id == image_of(word) and share > 0
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_one_address_gets_at_most_its_share_of_a_batch(retriever):
@@ -46,7 +46,7 @@ def test_one_address_gets_at_most_its_share_of_a_batch(retriever):
             await one_turn()
         assert len(batcher.pending) == 0
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_light_address_never_waits_in_a_batch_with_a_heavy_one(retriever):
@@ -62,7 +62,7 @@ def test_a_light_address_never_waits_in_a_batch_with_a_heavy_one(retriever):
         await one_turn()
         assert sum(f.done() for f in heavy_queries) == 1  # a heavy address: one a batch
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_batch_is_at_most_max_batch(retriever):
@@ -77,7 +77,7 @@ def test_a_batch_is_at_most_max_batch(retriever):
         await one_turn()
         assert all(f.done() for f in futures)
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_bad_query_fails_alone(retriever):
@@ -91,4 +91,4 @@ def test_a_bad_query_fails_alone(retriever):
         assert good.result()[0].hits[0].id == image_of("river")
         assert isinstance(bad.exception(), QueryError)
 
-    asyncio.run(run())
+    run_async(run())
