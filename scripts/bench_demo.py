@@ -4,7 +4,7 @@
     python -m scripts.bench_demo --gallery flickr8k
 
 Clones the repository's committed HEAD (what a user gets: uncommitted changes are not in it),
-runs `make demo` there on a free port and counts the seconds until the server says `serving`;
+runs `make demo` there on a free port and counts the seconds until the server answers /health;
 stops it, runs `make demo` again (the second start reuses the environment and the index), and
 prints both times with the environment's size (`du`), its packages and whether any of them is
 PyTorch. Debian's Tux Paint stamps are installed by `make demo` where apt-get runs as root; when
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,30 +23,27 @@ import time
 from pathlib import Path
 
 from scripts.common import add_record_arg, recorded
+from tests.stress.common import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING = ("torch", "torchvision", "timm", "gensim", "scipy")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def time_to_serving(clone: Path, gallery: str, timeout: float) -> float:
-    """Seconds from `make demo` to the server's `serving` line; the server is stopped after."""
+    """Seconds from `make demo` to the server's first answer to /health; the server is stopped
+    after."""
     log = clone / "demo.log"
+    port = free_port()
     started = time.perf_counter()
     with log.open("w") as out:
-        demo = subprocess.Popen(["make", "demo", f"GALLERY={gallery}", f"PORT={free_port()}"],
+        demo = subprocess.Popen(["make", "demo", f"GALLERY={gallery}", f"PORT={port}"],
                                 cwd=clone, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        while not re.search(r"serving \d+ images", log.read_text(errors="replace")):
-            if demo.poll() is not None or time.perf_counter() - started > timeout:
-                raise SystemExit(f"make demo did not serve:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            wait_until_healthy(port, demo, timeout)
+        except RuntimeError:
+            raise SystemExit(f"make demo did not serve:\n{log.read_text()[-3000:]}") from None
         return time.perf_counter() - started
     finally:
         os.killpg(demo.pid, signal.SIGINT)

@@ -25,9 +25,7 @@ import asyncio
 import json
 import os
 import random
-import re
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +40,7 @@ from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerpri
 from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.retrieval import QueryRequest, Retriever
 from server.serve.search import make_search
-from server.serve.stress.common import address
+from tests.stress.common import address, launch_server, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_PROCESSES = 2
@@ -148,16 +146,10 @@ def parallel_throughput(url: str, queries: list[str], clients: int, seconds: flo
         return sum(pool.map(_throughput_process, jobs))
 
 
-def start_server(index: Path, port: int) -> subprocess.Popen:
+def start_server(index: Path, port: int, log_path: Path) -> subprocess.Popen:
     # --address-share 0: one client sending query after query measures the server's speed
     # here, where the server would otherwise answer it `busy` past 0.1 s of work a second
-    process = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port),
-                                "--index", str(index), "--address-share", "0"], cwd=REPO,
-                               stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if re.search("serving", line):
-            return process
-    raise RuntimeError("the server did not start")
+    return launch_server(index, log_path, port, ["--address-share", "0"])
 
 
 def main() -> None:
@@ -176,7 +168,7 @@ def main() -> None:
             index = Path(directory)
             make_gallery(index, args.images)
             floor, batched = in_process(index, queries)
-            server = start_server(index, args.port)
+            server = start_server(index, args.port, index / "server.log")
             try:
                 url = f"ws://127.0.0.1:{args.port}/ws"
                 asyncio.run(round_trips(url, queries[:200]))  # warm up
@@ -189,8 +181,7 @@ def main() -> None:
                 ping = parallel_throughput(url, queries, args.clients, args.seconds,
                                            {"type": "ping"})
             finally:
-                server.terminate()
-                server.wait()
+                stop_process(server)
         p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
         print(f"\n## Query server, {args.images:,}-image gallery, top 24, loopback WebSocket")
         print("| measure | value |\n|---|---|")

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from scripts.common import add_record_arg, recorded
-from server.serve.stress.common import Row
-from server.serve.stress.suite import PARTS, QUICK, Sizes, Workspace, default_folder, run, table
+from tests.stress.common import Row
+from tests.stress.suite import PARTS, QUICK, Sizes, Workspace, default_folder, run, table
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,7 @@ from server.serve.access import (
     remove_page_key,
     write_page_key,
 )
-from server.serve.app import App, NoIndexApp, load_app, start
+from server.serve.app import App, load_app, start
 from server.serve.front import Front
 from server.serve.gallery import GalleryError, latest_index
 from server.serve.limits import Limits, MiB
@@ -69,7 +69,7 @@ def load(args: argparse.Namespace) -> App:
     index = args.index or latest_index(INDEXES)
     if index is None:
         log.warning("no gallery index in %s: the page will say how to build one", INDEXES)
-        return NoIndexApp(args.web, limits_from(args))
+        return App.without_gallery(args.web, limits_from(args))
     if args.index is None:
         log.info("serving %s, the index built last (--index chooses another)", index)
     return load_app(args.model, index, args.web, args.backend, args.caption_weight, args.fit,
@@ -78,15 +78,14 @@ def load(args: argparse.Namespace) -> App:
 
 def announce(args: argparse.Namespace, app: App, port: int, token: str | None,
              made: bool) -> None:
-    """Say where the server is, last (the tests wait for "serving"). The token is written only
-    when it was made at start, in the one link that opens the page with it: the log never
-    holds a token the user chose."""
+    """Say where the server is, before it reads any request (the tests read it once /health
+    answers). The token is written only when it was made at start, in the one link that opens
+    the page with it: the log never holds a token the user chose."""
     log = logging.getLogger("wordpix.server")
     url = f"http://{link_host(args.host)}:{port}/"
-    images = 0 if isinstance(app, NoIndexApp) else len(app.gallery)
     if made:
         log.info("serving %d images on %s#token=%s (WebSocket on the same port; the link holds "
-                 "the access token, made at start: --token-file keeps one)", images, url, token)
+                 "the access token, made at start: --token-file keeps one)", app.images, url, token)
         return
     if token is not None:
         log.info("access token required: open %s#token=<the token>", url)
@@ -96,7 +95,7 @@ def announce(args: argparse.Namespace, app: App, port: int, token: str | None,
     elif not is_loopback(args.host):
         log.warning("--no-auth: anyone who can reach port %d sees every picture and can query "
                     "the gallery", port)
-    log.info("serving %d images on %s (WebSocket on the same port)", images, url)
+    log.info("serving %d images on %s (WebSocket on the same port)", app.images, url)
 
 
 def page_key_for(args: argparse.Namespace) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from server.samples import write_sample_gallery
-from server.serve.stress.common import free_port, launch_server, stop_process
+from tests.stress.common import free_port, launch_server, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 

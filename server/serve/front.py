@@ -4,10 +4,11 @@ Plain HTTP/1.1 is answered here: GET and HEAD only (405 for any other method, lo
 included), exactly one Host header naming this machine, the access token where the server has
 one (`access.py`: 401 without it), pipelined requests answered in order, files streamed in
 chunks (a reader that keeps reading is never cut; one that reads nothing for STALL seconds is).
-A request to upgrade to a WebSocket passes the same checks and is then handed, with the bytes
-read so far, to websockets (`GuardedConnection`), which does the handshake (checking the
-Origin) and the framing. The frames a client sends are admitted against
-the server's `MemoryBudget` as their headers arrive, before their payload is read.
+A request to upgrade to a WebSocket passes the same checks; websockets' Sans-I/O protocol then
+judges the handshake (the Origin, the WebSocket headers) and does the framing, in a
+`WebSocket` (websocket.py) that is handed the bytes read so far. The frames a client sends are
+admitted against the server's `MemoryBudget` as their headers arrive, before their payload is
+read.
 
 Connections are counted per client address from the moment they are accepted (`Clients`): one
 over a cap is answered 503 (HTTP) or closed with code 1013 and the reason (WebSocket).
@@ -21,38 +22,37 @@ import http
 import logging
 import os
 import re
+import socket
 import stat
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
-from websockets.protocol import OPEN
+from websockets.http11 import Response
 from websockets.server import ServerProtocol
 
 from server.serve.access import Access, Verdict
 from server.serve.limits import Clients, MemoryBudget, Ticket
+from server.serve.websocket import (
+    CLOSE_TIMEOUT,
+    MAX_MESSAGE,
+    SERVER_NAME,
+    WebSocket,
+    handshake_response,
+)
 
 log = logging.getLogger("wordpix.server")
 
-SERVER_NAME = "wordpix"
-MAX_MESSAGE = 16 * 2**20   # the WebSocket protocol closes a connection (1009) beyond this
 MAX_HEAD = 8 * 2**10       # request line and headers
 MAX_HEADERS = 64
 HTTP_IDLE = 15.0           # seconds a connection may take to send its (next) request head
 STALL = 30.0               # seconds a reader may read nothing of a response before it is cut
 LINGER = 2.0               # seconds spent reading and dropping a body we will not use
 CHUNK = 256 * 2**10        # a file is sent this much at a time
-OPEN_TIMEOUT = 10.0        # the WebSocket handshake
 BACKLOG = 1024             # connections the kernel queues before they are accepted
-DATA_OPCODES = (0, 1, 2)   # continuation, text, binary: frames whose payload is a message's
-# a message this small is not counted while websockets' parser still holds it (see done_with):
-# at most this much a connection, and restarting the parser would cost more than the bytes
-PINNED_SMALL = 4 * 2**10
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
@@ -191,233 +191,91 @@ def parse_head(head: bytes) -> HttpRequest:
                        tuple(headers))
 
 
-def frame_header(buffer: bytes | bytearray, start: int) -> tuple[int, int, int] | None:
-    """(header length, payload length, opcode) of the WebSocket frame at `start`, or None
-    while the header is incomplete (RFC 6455 section 5.2)."""
-    available = len(buffer) - start
-    if available < 2:
-        return None
-    opcode, second = buffer[start] & 0x0F, buffer[start + 1]
-    length, size = second & 0x7F, 2
-    if length >= 126:
-        extra = 2 if length == 126 else 8
-        if available < 2 + extra:
-            return None
-        length = int.from_bytes(buffer[start + 2 : start + 2 + extra], "big")
-        size += extra
-    if second & 0x80:
-        size += 4  # the masking key
-    return (size, length, opcode) if available >= size else None
-
-
-class GuardedConnection(ServerConnection):
-    """A websockets server connection whose incoming data frames must fit the memory budget.
-
-    The bytes from the client pass through `data_received`, which reads each frame header: a
-    data frame's payload is reserved before it is passed on; when it does not fit, this
-    connection stops reading (`pause_reading`) until it does, and is closed with 1013 after
-    `Limits.memory_wait` seconds. The handler gives a message's bytes back with `done_with`,
-    and they are released once websockets no longer holds them either: its parser keeps the
-    last frame it parsed until it has parsed the next one (`_let_go_of_last_frame`).
-    """
-
-    def __init__(self, protocol: ServerProtocol, server: Front, ticket: Ticket,
-                 **options: Any):
-        super().__init__(protocol, server, **options)
-        self.front, self.ticket = server, ticket
-        self.framing = False  # the handshake request has been passed on; frames follow
-        self.held = bytearray()  # bytes not passed on yet: a partial header, or a frame waiting
-        self.payload_left = 0  # of the frame being passed on
-        self.granted = 0  # bytes reserved for the frame whose header is first in `held`
-        self.frame_ends_message = False  # the frame being passed on is a message's last
-        self.frames = 0  # frames passed on whole
-        self.message_ends: deque[int] = deque()  # `frames` at the end of each unanswered message
-        self.lingering: deque[tuple[int, int]] = deque()  # (bytes, last frame): answered
-        self.waiting = False
-        self.wait_timer: asyncio.TimerHandle | None = None
-
-    def start(self, head: bytes, rest: bytes) -> None:
-        """Pass on the handshake request the front door read, then whatever followed it."""
-        super().data_received(head)
-        self.framing = True
-        if rest:
-            self.data_received(rest)
-
-    def done_with(self, message: str | bytes) -> None:
-        """A message has been answered: its bytes stop counting once the parser has let go of
-        its last frame too."""
-        size = len(message) if isinstance(message, bytes) or message.isascii() \
-            else len(message.encode())
-        last = self.message_ends.popleft() if self.message_ends else self.frames
-        if last < self.frames or size <= PINNED_SMALL or self._let_go_of_last_frame():
-            self.front.budget.release(self, size)
-        else:  # the next frame is on its way: it replaces this one in the parser
-            self.lingering.append((size, last))
-
-    def _let_go_of_last_frame(self) -> bool:
-        """Restart websockets' frame parser, if it waits between frames: the generator keeps
-        the last frame it parsed in a local variable, and an idle connection would pin its
-        last message (up to 16 MiB) for as long as it stays open. Between frames the parser's
-        state is all in the protocol's attributes, so a fresh one goes on where it was."""
-        protocol = self.protocol
-        if (self.payload_left or protocol.reader.buffer or protocol.state is not OPEN or
-                protocol.parser_exc is not None):
-            return False
-        protocol.parser = protocol.parse()
-        next(protocol.parser)
-        return True
-
-    def _frame_passed(self) -> None:
-        self.frames += 1
-        if self.frame_ends_message:
-            self.message_ends.append(self.frames)
-        while self.lingering and self.lingering[0][1] < self.frames:
-            self.front.budget.release(self, self.lingering.popleft()[0])
-
-    def data_received(self, data: bytes) -> None:
-        if not self.framing:
-            super().data_received(data)
-            return
-        if self.waiting or self.held:
-            self.held += data
-            if self.waiting:
-                self.transport.pause_reading()
-                return
-            data, self.held = bytes(self.held), bytearray()
-        self._pass_on(data)
-
-    def _pass_on(self, data: bytes) -> None:
-        """Pass on the frames in `data` whose payload fits, and keep the rest in `held`."""
-        position = 0
-        while position < len(data):
-            if self.payload_left:
-                step = min(self.payload_left, len(data) - position)
-                position += step
-                self.payload_left -= step
-                if not self.payload_left:
-                    self._frame_passed()
-                continue
-            header = frame_header(data, position)
-            if header is None:
-                break
-            size, payload, opcode = header
-            if opcode in DATA_OPCODES and 0 < payload <= MAX_MESSAGE:
-                if self.granted:
-                    self.granted = 0
-                elif not self.front.budget.reserve(self, payload):
-                    self._wait(payload)
-                    break
-            position += size
-            self.payload_left = payload
-            self.frame_ends_message = opcode in DATA_OPCODES and bool(data[position - size] & 0x80)
-            if not payload:
-                self._frame_passed()
-        if position < len(data):
-            self.held = bytearray(data[position:])
-        if position:
-            super().data_received(data if position == len(data) else data[:position])
-
-    def _wait(self, size: int) -> None:
-        self.waiting = True
-        self.transport.pause_reading()
-        self.front.budget.wait(self, size, lambda: self.loop.call_soon(self._granted, size))
-        self.wait_timer = self.loop.call_later(self.front.limits.memory_wait, self._give_up)
-
-    def _granted(self, size: int) -> None:
-        if not self.waiting:  # gave up in between
-            self.front.budget.release(self, size)
-            return
-        self.waiting, self.granted = False, size
-        if self.wait_timer is not None:
-            self.wait_timer.cancel()
-        data, self.held = bytes(self.held), bytearray()
-        self._pass_on(data)
-        if not self.waiting and not self.recv_messages.paused:
-            self.transport.resume_reading()
-
-    def _give_up(self) -> None:
-        self.waiting = False
-        self.held.clear()
-        self.front.budget.release_all(self)
-        self.framing = False  # what follows is dropped by the failed protocol
-        if self.protocol.state is OPEN:
-            self.protocol.fail(CloseCode.TRY_AGAIN_LATER,
-                               "the server has no memory free for your message: retry later")
-            self.send_data()
-        self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self.wait_timer is not None:
-            self.wait_timer.cancel()
-        self.waiting = False
-        self.front.budget.release_all(self)
-        self.front.clients.leave(self.ticket)
-
-
-Handler = Callable[[GuardedConnection], Awaitable[None]]
+Handler = Callable[[WebSocket], Awaitable[None]]
 # (path, the answer to a request for gallery data, or None when it may have it)
 Route = Callable[[str, HttpAnswer | None], Awaitable[HttpAnswer]]
 
 
-class Front(Server):
-    """The listening socket: `Door`s answer HTTP and hand WebSocket upgrades to websockets.
+class Front:
+    """The listening socket: `Door`s answer HTTP and hand WebSocket upgrades to `WebSocket`s.
 
-    A websockets `Server` (so `close`, `wait_closed`, `sockets` and `async with` work as with
-    `websockets.serve`) whose TCP connections start at our `Door` instead of at websockets.
+    `await Front(...)` listens; `close`, `wait_closed`, `sockets` and `async with` work as with
+    an asyncio server. Closing it closes every WebSocket with 1001 (going away).
     """
 
     def __init__(self, handler: Handler, route: Route, clients: Clients, *, host: str,
                  port: int, access: Access):
-        super().__init__(self._listen, self._run, logging.getLogger("websockets.server"))
         self.handle, self.route, self.clients = handler, route, clients
         self.host, self.port, self.access = host, port, access
         self.limits = clients.limits
         self.budget = MemoryBudget(self.limits.memory)
         self.doors: set[Door] = set()
+        self.websockets: set[WebSocket] = set()
+        self.tasks: set[asyncio.Task] = set()
+        self.server: asyncio.Server | None = None
 
-    async def _listen(self) -> asyncio.Server:
-        return await asyncio.get_running_loop().create_server(
+    def __await__(self) -> Generator[Any, None, Front]:
+        return self.listen().__await__()
+
+    async def listen(self) -> Front:
+        self.server = await asyncio.get_running_loop().create_server(
             lambda: Door(self), self.host, self.port, backlog=BACKLOG)
+        return self
 
-    def websocket(self, ticket: Ticket, host: str, target: str) -> GuardedConnection:
-        """The connection for a handshake of `target` whose Host header was `host`."""
-        protocol = ServerProtocol(origins=self.access.origins_for(host, target),
-                                  max_size=MAX_MESSAGE, logger=self.logger)
-        return GuardedConnection(protocol, self, ticket, max_queue=4)
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return tuple(self.server.sockets) if self.server is not None else ()
 
-    async def _run(self, connection: ServerConnection) -> None:
-        """One WebSocket connection from handshake to close, as `websockets.serve` runs it."""
+    def websocket(self, ticket: Ticket, transport: asyncio.Transport, request: HttpRequest,
+                  head: bytes) -> tuple[WebSocket, Response]:
+        """The connection for a handshake request, and websockets' answer to it (101, or the
+        refusal of a bad Origin or bad WebSocket headers)."""
+        protocol = ServerProtocol(
+            origins=self.access.origins_for(request.values("host")[0], request.target),
+            max_size=MAX_MESSAGE, logger=logging.getLogger("websockets.server"))
+        response = handshake_response(protocol, head)
+        return WebSocket(protocol, self, ticket, transport), response
+
+    def run(self, websocket: WebSocket) -> None:
+        """Serve an open WebSocket with the handler, in a task of its own."""
+        self.websockets.add(websocket)
+        task = asyncio.get_running_loop().create_task(self._run(websocket))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, websocket: WebSocket) -> None:
         try:
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                await connection.handshake(server_header=SERVER_NAME)
-            if connection.protocol.state is not OPEN:  # refused (bad Origin, bad handshake)
-                connection.transport.abort()
-                return
-            self.all_connections.add(connection)
-            connection.start_keepalive()
-            try:
-                async with connection:
-                    assert isinstance(connection, GuardedConnection)
-                    await self.handle(connection)
-            except ConnectionClosed:
-                pass
-            except Exception:
-                log.exception("a connection's handler failed")
-            finally:
-                self.all_connections.discard(connection)
-        except Exception:  # a handshake that timed out or failed: never leak the socket
-            connection.transport.abort()
+            await self.handle(websocket)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("a connection's handler failed")
         finally:
-            task = asyncio.current_task()
-            if task is not None:
-                self.handler_tasks.discard(task)
+            await websocket.close()
 
-    def close(self, close_connections: bool = True,
-              code: CloseCode | int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
         for door in list(self.doors):
             door.transport.close()
-        super().close(close_connections, code, reason)
+        for websocket in list(self.websockets):
+            task = asyncio.get_running_loop().create_task(
+                websocket.close(CloseCode.GOING_AWAY))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def wait_closed(self) -> None:
+        if self.server is not None:
+            await self.server.wait_closed()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=CLOSE_TIMEOUT * 2)
+
+    async def __aenter__(self) -> Front:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.close()
+        await self.wait_closed()
 
 
 class Door(asyncio.Protocol):
@@ -553,8 +411,17 @@ class Door(asyncio.Protocol):
         if verdict is Verdict.WRONG or (verdict is Verdict.MISSING and request.upgrade):
             return unauthorized(verdict)
         if request.upgrade:
-            await self._drain()  # websockets expects a transport that is not paused
-            self._hand_over(head, request.values("host")[0], request.target)
+            if request.method != "GET":
+                return HttpAnswer.text(http.HTTPStatus.BAD_REQUEST,
+                                       "a WebSocket handshake is a GET", close=True)
+            await self._drain()  # the handshake's answer starts with a transport not paused
+            assert self.ticket is not None
+            websocket, response = self.front.websocket(self.ticket, self.transport, request,
+                                                        head)
+            if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
+                return HttpAnswer(http.HTTPStatus(response.status_code), bytes(response.body),
+                                  close=True)
+            self._hand_over(websocket, response)
             return None
         # without the token, or for a page of another site, the route serves only what is
         # public (the page's files, /health's "ok")
@@ -603,17 +470,16 @@ class Door(asyncio.Protocol):
                 self._page_allowed(request) or answer.public):
             answer.extra += (("Access-Control-Allow-Origin", origins[0]), ("Vary", "Origin"))
 
-    def _hand_over(self, head: bytes, host: str, target: str) -> None:
-        """From here on the connection is websockets': the handshake request, then frames."""
-        assert self.ticket is not None
+    def _hand_over(self, websocket: WebSocket, response: Response) -> None:
+        """From here on the connection is the WebSocket's: the 101 answer, then frames."""
         rest, self.buffer = bytes(self.buffer), bytearray()
         self.front.doors.discard(self)
-        connection = self.front.websocket(self.ticket, host, target)
-        self.ticket = None  # the WebSocket connection gives it back when it ends
-        self.transport.set_protocol(connection)
-        connection.connection_made(self.transport)
-        connection.start(head, rest)
+        self.ticket = None  # the WebSocket gives it back when it ends
+        if self.timer is not None:
+            self.timer.cancel()
+        websocket.start(response, rest)
         self.transport.resume_reading()
+        self.front.run(websocket)
 
     # ------------------------------------------------------------------ answers
 

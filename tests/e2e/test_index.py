@@ -21,8 +21,8 @@ from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import IndexOptions, build_index, scan_folder
 from server.serve.search import ExactSearch, FaissSearch
-from server.serve.stress.common import Target
 from tests.conftest import REPO
+from tests.stress.common import Target
 
 PHOTOS = {"astronaut": samples.astronaut, "coffee": samples.coffee, "cat": samples.chelsea,
           "rocket": samples.rocket, "camera": samples.camera}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.serve.stress.suite import PART_RUNNERS, QUICK, Workspace
+from tests.stress.suite import PART_RUNNERS, QUICK, Workspace
 
 
 @pytest.fixture(scope="module")

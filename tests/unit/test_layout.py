@@ -80,3 +80,110 @@ def test_the_parser_checker_sees_a_parser():
       if (!pieces.length) return "a term is missing at the end";
       const STOP = new Set("a about mustn".split(" "));"""
     assert query_parser_traces(copy) == ["a term is missing", "mustn", "function parseQuery"]
+
+
+def test_the_stress_suite_is_not_in_the_product():
+    """The stress suite is test code: under tests/, never in the wheel or imported by it."""
+    assert not (REPO / "server" / "serve" / "stress").exists()
+    for path in (REPO / "server").rglob("*.py"):
+        assert not [n for n in imported_modules(path) if n.split(".")[0] == "tests"], path
+
+
+def _classes(paths: list[Path]) -> list[ast.ClassDef]:
+    return [node for path in paths for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ClassDef)]
+
+
+def _own_init(node: ast.ClassDef) -> ast.FunctionDef | None:
+    return next((item for item in node.body
+                 if isinstance(item, ast.FunctionDef) and item.name == "__init__"), None)
+
+
+def _calls_super_init(init: ast.FunctionDef) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and
+               node.func.attr == "__init__" and isinstance(node.func.value, ast.Call) and
+               isinstance(node.func.value.func, ast.Name) and node.func.value.func.id == "super"
+               for node in ast.walk(init))
+
+
+def constructor_skippers(paths: list[Path]) -> list[str]:
+    """Classes whose __init__ does not run that of a parent of ours which has one."""
+    classes = _classes(paths)
+    with_init = {node.name for node in classes if _own_init(node)}
+    skippers = []
+    for node in classes:
+        init = _own_init(node)
+        parents = [base.id for base in node.bases if isinstance(base, ast.Name)]
+        if init and any(p in with_init for p in parents) and not _calls_super_init(init):
+            skippers.append(node.name)
+    return skippers
+
+
+def test_no_subclass_skips_its_parents_constructor():
+    assert constructor_skippers(list((REPO / "server").rglob("*.py"))) == []
+
+
+def test_the_constructor_rule_sees_an_offender(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("class A:\n    def __init__(self):\n        self.x = 1\n"
+                      "class B(A):\n    def __init__(self):\n        self.y = 2\n"
+                      "class C(A):\n    def __init__(self):\n        super().__init__()\n")
+    assert constructor_skippers([module]) == ["B"]
+
+
+# websockets' documented modules (https://websockets.readthedocs.io: API reference), the only
+# ones imported; and names that are internals of its connection objects, never touched
+WEBSOCKETS_PUBLIC = {"websockets.asyncio.client", "websockets.asyncio.server",
+                     "websockets.sync.client", "websockets.sync.server", "websockets.server",
+                     "websockets.protocol", "websockets.frames", "websockets.http11",
+                     "websockets.datastructures", "websockets.exceptions", "websockets.typing"}
+WEBSOCKETS_INTERNALS = {"reader", "parser", "parse", "parser_exc", "recv_messages",
+                        "all_connections", "handler_tasks", "writes", "events", "current_size",
+                        "send_frame", "recv_frame"}
+
+
+def websockets_misuses(path: Path) -> list[str]:
+    """Imports of websockets' undocumented modules or private names, subclasses of its
+    classes, and uses of its connection objects' internals."""
+    tree = ast.parse(path.read_text())
+    imported = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.split(".")[0] == "websockets":
+            if node.module not in WEBSOCKETS_PUBLIC:
+                found.append(f"import of {node.module}")
+            found += [f"private {alias.name}" for alias in node.names
+                      if alias.name.startswith("_")]
+            imported |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found += [f"import of {a.name}" for a in node.names
+                      if a.name.split(".")[0] == "websockets" and a.name not in WEBSOCKETS_PUBLIC]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            found += [f"{node.name} subclasses {base.id}" for base in node.bases
+                      if isinstance(base, ast.Name) and base.id in imported]
+        elif isinstance(node, ast.Attribute) and node.attr in WEBSOCKETS_INTERNALS:
+            found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+def test_the_server_uses_only_websockets_public_api():
+    modules = list((REPO / "server").rglob("*.py"))
+    assert any("websockets" in imported_modules(p) or
+               any(n.startswith("websockets.") for n in imported_modules(p)) for p in modules)
+    offenders = {str(p.relative_to(REPO)): websockets_misuses(p) for p in modules}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_websockets_rule_sees_an_offender(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from websockets.asyncio.server import Server, ServerConnection\n"
+                      "from websockets.legacy.server import serve\n"
+                      "class Door(ServerConnection):\n"
+                      "    def reset(self):\n"
+                      "        self.protocol.parser = self.protocol.parse()\n"
+                      "        return self.protocol.reader.buffer, self.recv_messages.paused\n")
+    assert websockets_misuses(module) == [
+        "import of websockets.legacy.server", "Door subclasses ServerConnection",
+        "line 5: .parser", "line 5: .parse", "line 6: .reader", "line 6: .recv_messages"]

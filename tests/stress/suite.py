@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.serve.stress import decode, killing, load, web
-from server.serve.stress.common import (
+from tests.stress import decode, killing, load, web
+from tests.stress.common import (
     Row,
     ServerProcess,
     Target,
@@ -27,7 +27,7 @@ from server.serve.stress.common import (
     percentile,
     time_to_idle,
 )
-from server.serve.stress.fuzz import fuzz
+from tests.stress.fuzz import fuzz
 
 PARTS = ("fuzz", "http", "connections", "flood", "uploads", "queued", "kill", "decode")
 GB = 1e9

@@ -25,7 +25,7 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from server.serve.stress.common import Target, address, open_client
+from tests.stress.common import Target, address, open_client
 
 VICTIM = address(1, 0)  # the client whose latency is measured
 MiB = 2**20

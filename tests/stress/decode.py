@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from server.serve.limits import DEFAULT_LIMITS
-from server.serve.stress.common import REPO, Target
+from tests.stress.common import REPO, Target
 
 MAX_UPLOAD_PIXELS = 24_000_000  # the server's (server.serve.app); not imported: it loads ONNX
 NETWORK_SIZE = 240
@@ -92,7 +92,7 @@ def measure(folder: Path, cases: list[tuple[str, str, float]] = CASES) -> list[D
     for format, mode, megapixels in cases:
         path = make_case(format, mode, megapixels, folder)
         output = subprocess.run(
-            [sys.executable, "-c", f"from server.serve.stress.decode import probe; "
+            [sys.executable, "-c", f"from tests.stress.decode import probe; "
                                    f"probe({str(path)!r})"],
             cwd=REPO, capture_output=True, text=True, check=True, timeout=300).stdout
         found = json.loads(output.strip().splitlines()[-1])

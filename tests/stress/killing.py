@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from server.serve.gallery import MANIFEST, Gallery, GalleryError
-from server.serve.stress.common import REPO, Target
-from server.serve.stress.load import photo_like
+from tests.stress.common import REPO, Target
+from tests.stress.load import photo_like
 
 
 @dataclass

@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from server.serve.stress.common import HOST, Target, address
+from tests.stress.common import HOST, Target, address
 
 CHUNK = 1 << 16
 # (what is sent, the status it must get)

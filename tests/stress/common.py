@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # every part targets loopback only
 
 
@@ -48,24 +48,47 @@ def free_port() -> int:
 
 def launch_server(index: Path | None, log_path: Path, port: int, flags: Sequence[str] = (),
                   timeout: float = 120, cwd: Path = REPO) -> subprocess.Popen:
-    """`python -m server` as a user runs it, in its own process; returns once it listens.
-    Without `index` the server chooses (the index built last under `cwd`/runs/index); this
-    checkout's code runs wherever `cwd` is."""
+    """`python -m server` as a user runs it, in its own process; returns once it answers
+    `/health`. Without `index` the server chooses (the index built last under `cwd`/runs/index);
+    this checkout's code runs wherever `cwd` is. The one way the tests, the stress suite and
+    the benchmarks start a server."""
     log_file = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "--port", str(port),
          *(["--index", str(index)] if index else []), *flags],
         cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)})
+    try:
+        wait_until_healthy(port, process, timeout)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}:\n{log_path.read_text()}") from None
+    return process
+
+
+def wait_until_healthy(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Return once the server on `port` answers GET /health; kill it if it does not in time.
+    The server writes its start-up lines (and the page key) before it reads any request, so
+    they are there when this returns."""
     deadline = time.monotonic() + timeout
-    while not re.search(r"serving \d+ images", log_path.read_text()):
+    while not healthy(port):
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
+            raise RuntimeError("the server exited")
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
+            raise RuntimeError("the server did not start")
         time.sleep(0.1)
-    return process
+
+
+def healthy(port: int) -> bool:
+    """Whether a server on `port` answers /health with 200."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def stop_process(process: subprocess.Popen) -> None:

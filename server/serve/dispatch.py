@@ -1,0 +1,202 @@
+"""What each message means: a query, a page of the gallery, an image described, a ping, an
+upload; and, for a server with no index yet, the one answer it has.
+
+Every message is admitted against its address's share of the server first (`busy` otherwise),
+and its work is charged to that address after.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import cast
+
+from server.serve.batcher import Batcher
+from server.serve.limits import Clients
+from server.serve.protocol import (
+    DEFAULT_RESULTS,
+    DESCRIBE_WORDS,
+    INTERNAL_ERROR,
+    MAX_DESCRIBE_WORDS,
+    MAX_ID,
+    MAX_IMAGE_ID,
+    MAX_RESULTS,
+    ClientError,
+    Correction,
+    Described,
+    ErrorReply,
+    GalleryPage,
+    Parsed,
+    Pong,
+    Reply,
+    RequestId,
+    Results,
+    Suggestion,
+    decode_request,
+    elapsed_ms,
+    error_reply,
+    image_url,
+    is_upload,
+    request_id,
+    result,
+    show,
+    whole_number,
+)
+from server.serve.query import QueryError, read, reading_fields
+from server.serve.retrieval import QueryRequest, Retriever
+from server.serve.sessions import Gone, Session
+from server.serve.uploads import Uploads
+
+log = logging.getLogger("wordpix.server")
+MESSAGE_COST = 2e-4  # seconds charged for any message (JSON, transport) on top of work
+
+
+class Dispatcher:
+    """The replies of a server of a gallery."""
+
+    def __init__(self, retriever: Retriever, clients: Clients, uploads: Uploads):
+        self.retriever, self.clients, self.uploads = retriever, clients, uploads
+        self.gallery = retriever.gallery
+        self.batcher = Batcher(retriever, clients)
+
+    async def reply(self, message: str | bytes, session: Session) -> Reply:
+        """The answer to one message, or the error it gets; charges its work to its address."""
+        started = time.perf_counter()
+        session.cost = MESSAGE_COST
+        known_id: RequestId = None  # until the request's own is known to be valid
+        try:
+            if is_upload(message):
+                assert isinstance(message, bytes)
+                self._admit(session)
+                return await self.uploads.receive(message, session, started)
+            try:
+                request = decode_request(message)
+                known_id = request_id(request)
+            finally:  # a flood of garbage is refused like anything else: `busy` wins
+                self._admit(session)
+            return await self._dispatch(request, known_id, session, started)
+        except (ClientError, QueryError) as error:
+            return _client_error(error, known_id, session)
+        except Gone:
+            raise
+        except Exception:
+            log.exception("failed to answer a message")
+            return error_reply("internal", INTERNAL_ERROR, known_id)
+        finally:
+            self.clients.charge(session.ticket, session.cost)
+
+    async def _dispatch(self, request: dict, known_id: RequestId, session: Session,
+                        started: float) -> Reply:
+        kind = request.get("type")
+        if kind == "query":
+            return await self.query(request, known_id, session, started)
+        if kind == "browse":
+            return self.browse(request, known_id, session, started)
+        if kind == "describe":
+            return self.describe(request, known_id, started)
+        if kind == "ping":
+            return Pong(type="pong", id=known_id)
+        if kind == "parse":
+            return parsed(request, known_id)
+        raise ClientError("bad_type", f"unknown message type {show(kind)}: send "
+                                      '{"type": "query", "q": "beach+sunrise"}')
+
+    def _admit(self, session: Session) -> None:
+        """Refuse the message if its client address has used up its share of the server."""
+        wait = self.clients.wait(session.ticket)
+        if wait > 0:
+            raise ClientError("busy", f"too much work from {session.ticket.address}: retry in "
+                                      f"{math.ceil(wait * 1e3)} ms", retry=wait)
+
+    async def query(self, request: dict, known_id: RequestId, session: Session,
+                    started: float) -> Results:
+        text = request.get("q")
+        if not isinstance(text, str):
+            raise ClientError("bad_request", 'a query message needs "q": the query text')
+        k = whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
+        exclude = request.get("exclude_query_images", True)
+        if not isinstance(exclude, bool):
+            raise ClientError("bad_request", '"exclude_query_images" must be true or false')
+        answer, work = await self.batcher.answer(
+            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude),
+            session.ticket)
+        session.cost += work
+        return Results(
+            type="results", id=known_id, q=text, query=answer.query, terms=answer.terms,
+            corrections=[Correction({"from": typed, "to": used})
+                         for typed, used in answer.corrections],
+            suggestions=[Suggestion(word=word, alternatives=others)
+                         for word, others in answer.suggestions],
+            results=[result(hit.id, hit.score, hit.caption) for hit in answer.hits],
+            nearest_words=answer.nearest_words, ms=elapsed_ms(started, time.perf_counter()))
+
+    def browse(self, request: dict, known_id: RequestId, session: Session,
+               started: float) -> GalleryPage:
+        """A page of the gallery in id order, for the grid before any query: the images after
+        the id `after` (a key, so any page costs the same)."""
+        if "offset" in request:
+            raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
+                                             'you have (0 for the first page), not "offset"')
+        k = whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
+        after = whole_number(request, "after", 0, 0, MAX_ID)
+        items = self.gallery.page(after, k + 1)  # one more: is there a next page?
+        session.cost += time.perf_counter() - started
+        return GalleryPage(type="gallery", id=known_id, after=after,
+                           next=items[k - 1].id if len(items) > k else None,
+                           total=len(self.gallery),
+                           results=[result(item.id, None, item.caption) for item in items[:k]],
+                           ms=elapsed_ms(started, time.perf_counter()))
+
+    def describe(self, request: dict, known_id: RequestId, started: float) -> Described:
+        """A gallery image's caption and nearest words, for the page's preview."""
+        image = whole_number(request, "image", 0, 1, MAX_IMAGE_ID)
+        k = whole_number(request, "k", DESCRIBE_WORDS, 1, MAX_DESCRIBE_WORDS)
+        item, nearest, picture = self.retriever.describe(image, k)
+        reply = Described(type="described", id=known_id, image=item.id, caption=item.caption,
+                          url=image_url(item.id), nearest_words=nearest,
+                          ms=elapsed_ms(started, time.perf_counter()))
+        if picture != nearest:  # the caption moves it: say what the picture alone is near
+            reply["picture_words"] = picture
+        return reply
+
+
+class NoGallery:
+    """The replies of a server with no index yet: every message gets how to build one."""
+
+    def __init__(self, setup: str):
+        self.setup = setup
+
+    async def reply(self, message: str | bytes, session: Session) -> Reply:
+        known_id: RequestId = None
+        try:
+            if not is_upload(message):
+                known_id = request_id(decode_request(message))
+        except ClientError:
+            pass  # not JSON: the answer is the same
+        return error_reply("no_gallery", self.setup, known_id)
+
+
+def _client_error(error: ClientError | QueryError, known_id: RequestId,
+                  session: Session) -> ErrorReply:
+    code = error.code if isinstance(error, ClientError) else "bad_query"
+    log.debug("client error %s: %s", code, error)
+    reply = error_reply(code, str(error), known_id)
+    if isinstance(error, QueryError) and error.word:
+        # an unknown word: the word and the suggestions, for a page to offer as links
+        reply["word"], reply["suggestions"] = error.word, error.suggestions
+    if isinstance(error, ClientError) and code == "busy":
+        reply["retry_ms"] = math.ceil(error.retry * 1e3)
+        # not charged, or retry_ms would be too soon; the connection is not read for that long
+        # instead (sessions.converse), which bounds what busy replies cost
+        session.cost = 0.0
+    return reply
+
+
+def parsed(request: dict, known_id: RequestId) -> Parsed:
+    """A `parse` request's reply: how the query reads, without running it (the page's terms)."""
+    text = request.get("q")
+    if not isinstance(text, str):
+        raise ClientError("bad_request", 'a parse message needs "q": the query text')
+    return cast(Parsed, {"type": "parsed", "id": known_id, "q": text}
+                | reading_fields(read(text)))

@@ -1,0 +1,249 @@
+"""The WebSocket protocol's messages (docs/protocol.md), in one place: the replies the server
+sends as typed dicts, the error codes, the protocol's limits, and strict JSON both ways.
+
+A request is a JSON object read strictly (`decode_request`): NaN, Infinity, numbers out of
+range and integers of more digits than Python reads are `bad_json` like any other text that is
+not JSON. A reply is written strictly (`encode_reply`: no NaN or Infinity), which a browser's
+JSON.parse reads. The server and the tests use these types and helpers; nothing else writes a
+reply's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Literal, NotRequired, TypedDict
+
+from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS
+
+log = logging.getLogger("wordpix.server")
+
+MAX_TEXT_MESSAGE = 64 * 2**10  # bytes of UTF-8: a JSON request is small; larger ones get an error
+MAX_UPLOAD = 10 * 2**20
+MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
+MAX_RESULTS = 200
+DEFAULT_RESULTS = 24
+MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
+DESCRIBE_WORDS = 8
+MAX_DESCRIBE_WORDS = 50
+MAX_IMAGE_ID = 10**9 - 1       # image ids have 1 to 9 digits, as in `[IMG_<id>]`
+
+ErrorCode = Literal["bad_json", "too_large", "bad_type", "bad_request", "bad_query", "bad_upload",
+                    "busy", "internal", "no_gallery"]
+RequestId = str | int | None
+
+INTERNAL_ERROR = "the server failed to answer this message (it is logged)"
+
+
+class ProtocolLimits(TypedDict):
+    query_chars: int
+    terms: int
+    results: int
+    upload_bytes: int
+    uploads: int
+    message_bytes: int
+
+
+LIMITS = ProtocolLimits(query_chars=MAX_QUERY_CHARS, terms=MAX_TERMS, results=MAX_RESULTS,
+                upload_bytes=MAX_UPLOAD, uploads=MAX_UPLOADS, message_bytes=MAX_TEXT_MESSAGE)
+
+
+class GalleryInfo(TypedDict):
+    name: str
+    title: str
+    count: int
+    fit: str
+
+
+class Hello(TypedDict):
+    type: Literal["hello"]
+    gallery: GalleryInfo | None
+    setup: NotRequired[str]  # without a gallery: how to build one
+    examples: list[str]
+    gallery_examples: list[str]
+    limits: ProtocolLimits
+
+
+class Result(TypedDict):
+    id: int
+    score: float | None  # None when browsing: no query to score against
+    caption: str | None
+    url: str
+
+
+# {"from": the word typed, "to": the word used}: "from" is a keyword, hence this form
+Correction = TypedDict("Correction", {"from": str, "to": str})
+
+
+class Suggestion(TypedDict):
+    word: str
+    alternatives: list[str]
+
+
+class Results(TypedDict):
+    type: Literal["results"]
+    id: RequestId
+    q: str
+    query: str
+    terms: list[dict]
+    corrections: list[Correction]
+    suggestions: list[Suggestion]
+    results: list[Result]
+    nearest_words: list[tuple[str, float]]
+    ms: float
+
+
+class GalleryPage(TypedDict):
+    type: Literal["gallery"]
+    id: RequestId
+    after: int
+    next: int | None
+    total: int
+    results: list[Result]
+    ms: float
+
+
+class Described(TypedDict):
+    type: Literal["described"]
+    id: RequestId
+    image: int
+    caption: str | None
+    url: str
+    nearest_words: list[tuple[str, float]]
+    picture_words: NotRequired[list[tuple[str, float]]]
+    ms: float
+
+
+class Uploaded(TypedDict):
+    type: Literal["uploaded"]
+    upload: int
+    term: str
+    ms: float
+
+
+class Pong(TypedDict):
+    type: Literal["pong"]
+    id: RequestId
+
+
+class Parsed(TypedDict):
+    """How a query reads, without running it (the `parse` message: the page's terms)."""
+    type: Literal["parsed"]
+    id: RequestId
+    q: str
+    query: str | None       # the query as understood; None when it has an error
+    terms: list[dict]       # each piece so far: sign, text, then weight, kind, words or ref
+    error: str | None       # its first problem
+
+
+class ErrorReply(TypedDict):
+    type: Literal["error"]
+    id: RequestId
+    code: ErrorCode
+    error: str
+    retry_ms: NotRequired[int]            # busy: when the client may send again
+    word: NotRequired[str]                # bad_query of an unknown word: the word
+    suggestions: NotRequired[list[str]]   # ... and the words it may have meant
+
+
+Reply = Results | GalleryPage | Described | Uploaded | Pong | Parsed | ErrorReply
+
+
+class ClientError(Exception):
+    """A client's mistake: answered with an error reply, and nothing else changes."""
+
+    def __init__(self, code: ErrorCode, message: str, retry: float = 0.0):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.retry = retry  # for `busy`: seconds until the client may send again
+
+
+def error_reply(code: ErrorCode, message: str, request_id: RequestId = None) -> ErrorReply:
+    return ErrorReply(type="error", id=request_id, code=code, error=message)
+
+
+def image_url(image_id: int) -> str:
+    return f"/images/{image_id}"
+
+
+def result(image_id: int, score: float | None, caption: str | None) -> Result:
+    return Result(id=image_id, score=score, caption=caption, url=image_url(image_id))
+
+
+def elapsed_ms(started: float, now: float) -> float:
+    return round((now - started) * 1e3, 3)
+
+
+def decode_request(message: str | bytes) -> dict:
+    """A text message (or a binary one starting with `{`) as a JSON object, strictly."""
+    if isinstance(message, bytes):
+        size = len(message)
+        try:
+            message = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientError("bad_json", "the message is neither an image nor UTF-8 JSON"
+                              ) from None
+    else:
+        size = len(message) if message.isascii() else len(message.encode())
+    if size > MAX_TEXT_MESSAGE:
+        raise ClientError("too_large", f"the message is too long ({size:,} bytes of UTF-8, at "
+                                       f"most {MAX_TEXT_MESSAGE:,})")
+    try:
+        request = json.loads(message, parse_constant=_reject_constant, parse_float=_finite)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise ClientError("bad_json", "the message is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise ClientError("bad_json", "the message must be a JSON object")
+    return request
+
+
+def is_upload(message: str | bytes) -> bool:
+    """Whether a message is an image: binary, and not a JSON object sent as binary."""
+    return isinstance(message, bytes) and message.lstrip()[:1] != b"{"
+
+
+def encode_reply(reply: Reply | Hello) -> str:
+    """A reply as strict JSON; one that cannot be (a bug) becomes an `internal` error."""
+    try:
+        return json.dumps(reply, allow_nan=False)
+    except (ValueError, TypeError):
+        log.exception("a reply is not JSON")
+        request_id = reply.get("id")
+        return json.dumps(error_reply("internal", INTERNAL_ERROR,
+                                      request_id if isinstance(request_id, str | int) else None))
+
+
+def request_id(request: dict) -> RequestId:
+    """The request's id, echoed in its reply: a string, a whole number a browser reads
+    exactly (within +-2^53), or null."""
+    value = request.get("id")
+    if value is None or isinstance(value, str) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID):
+        return value
+    raise ClientError("bad_request", '"id" must be a string, a whole number within +-2^53, '
+                                     "or null")
+
+
+def whole_number(request: dict, name: str, default: int, low: int, high: int) -> int:
+    value = request.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ClientError("bad_request", f'"{name}" must be a whole number from {low} to {high}')
+    return value
+
+
+def show(value: object, limit: int = 60) -> str:
+    """A client's value quoted in an error message, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309 reads as infinity: not a number JSON can hold
+        raise ValueError(f"{text} is out of range")
+    return value
