@@ -41,6 +41,7 @@ from server.serve.websocket import (
     MAX_MESSAGE,
     SERVER_NAME,
     WebSocket,
+    WritesFlow,
     handshake_response,
 )
 
@@ -278,7 +279,7 @@ class Front:
         await self.wait_closed()
 
 
-class Door(asyncio.Protocol):
+class Door(WritesFlow):
     """One TCP connection while it speaks HTTP (and all of it, unless it becomes a WebSocket)."""
 
     def __init__(self, front: Front):
@@ -332,14 +333,6 @@ class Door(asyncio.Protocol):
         if self.task is None:
             self._next()
         return True  # keep the transport open to answer what was sent before the end
-
-    def pause_writing(self) -> None:
-        self.writable = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        if self.writable is not None and not self.writable.done():
-            self.writable.set_result(None)
-        self.writable = None
 
     # ------------------------------------------------------------------ requests
 

@@ -83,7 +83,23 @@ def handshake_response(protocol: ServerProtocol, head: bytes) -> Response:
     return response
 
 
-class WebSocket(asyncio.Protocol):
+class WritesFlow(asyncio.Protocol):
+    """The transport's write flow control as a future: `writable` is set while its buffer is
+    full, and done once it has drained (a subclass sets `loop` and `writable = None`)."""
+
+    loop: asyncio.AbstractEventLoop
+    writable: asyncio.Future | None
+
+    def pause_writing(self) -> None:
+        self.writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+        self.writable = None
+
+
+class WebSocket(WritesFlow):
     """A WebSocket connection: `recv`, `send`, `close`, `wait_closed`, `done_with`."""
 
     def __init__(self, protocol: ServerProtocol, front: Front, ticket: Ticket,
@@ -209,14 +225,6 @@ class WebSocket(asyncio.Protocol):
         for future in (self.closed, self.message_arrived, self.writable, self.pong):
             if future is not None and not future.done():
                 future.set_result(None)
-
-    def pause_writing(self) -> None:
-        self.writable = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        if self.writable is not None and not self.writable.done():
-            self.writable.set_result(None)
-        self.writable = None
 
     def _pass_on(self, data: bytes) -> None:
         """Pass on the frames in `data` whose payload fits, and keep the rest in `held`."""
