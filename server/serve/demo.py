@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from server.__main__ import run as serve
@@ -54,7 +55,7 @@ def install_tuxpaint() -> bool:
     return TUXPAINT_STAMPS.is_dir()
 
 
-def choose_gallery(spec: str) -> tuple[str, Path, list[SourceImage]]:
+def choose_gallery(spec: str) -> tuple[str, Path, Iterable[SourceImage]]:
     """(name, root, images) for GALLERY: empty for the default, 'flickr8k', or a folder."""
     if spec == "flickr8k":
         if not SHARED_FLICKR8K.is_dir():
@@ -82,7 +83,7 @@ def run_demo(gallery: str = "", port: int = DEFAULT_PORT) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     name, root, sources = choose_gallery(gallery)
     index = RUNS / "index" / name
-    print(f"indexing {len(sources)} images of {name} into {index} ...")
+    print(f"indexing {name} into {index} ...")
     report = build_index(sources, root, index, ImageEncoder(), words=load_word_space())
     print(report.summary())
     print(f"\nopen http://localhost:{port}/  (or web/index.html?server=localhost:"

@@ -23,7 +23,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -189,48 +189,133 @@ def _blend(vectors: np.ndarray, captions: np.ndarray, caption_weight: float) -> 
 def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],
                      vectors: np.ndarray, skipped: Iterable[Skipped], next_id: int,
                      caption_vectors: np.ndarray | None = None, dtype: str = "float32") -> None:
-    """Write a new generation and make it current; then delete what no manifest names."""
-    directory.mkdir(parents=True, exist_ok=True)
-    old = _read_manifest(directory)
-    generation = (old["generation"] + 1) if old else 1
-    written = [_write_matrix(directory / f"embeddings-{generation}.npy", vectors, dtype)]
-    if caption_vectors is not None:
-        written.append(_write_matrix(directory / f"captions-{generation}.npy", caption_vectors,
-                                     dtype))
-    written.append(directory / f"items-{generation}.sqlite")
-    _write_items(written[-1], items, skipped)
-    for path in written:
-        _fsync(path)
-    manifest = {"format": FORMAT_VERSION, "generation": generation, "model": model_fingerprint,
-                "root": str(root), "count": len(items), "dim": int(vectors.shape[1]),
-                "dtype": dtype, "next_id": next_id}
-    tmp = directory / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    _fsync(tmp)
-    os.replace(tmp, directory / MANIFEST)
-    _remove_stale(directory, generation)
+    """Write a new generation held in memory and make it current (`GenerationWriter` at once)."""
+    with GenerationWriter(directory, root=root, model_fingerprint=model_fingerprint,
+                          count=len(items), dim=int(vectors.shape[1]), dtype=dtype,
+                          captioned=caption_vectors is not None) as writer:
+        writer.add(items, vectors, caption_vectors)
+        writer.commit(skipped, next_id)
 
 
-def _write_matrix(path: Path, values: np.ndarray, dtype: str) -> Path:
-    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
-    matrix[:] = values
-    matrix.flush()
-    del matrix
-    return path
+class GenerationWriter:
+    """Writes the next generation block by block, so that no matrix of the gallery is ever in
+    memory whole (10M images of 400 float32 dimensions would be 16 GB), then makes it current.
+
+    The matrices are written with plain writes, not through a memory map: pages written through
+    a map count in the process's resident memory until the kernel writes them back. Leaving the
+    `with` block without `commit` (an error, a crash) leaves the current generation as it was;
+    the next writer replaces the half-written files.
+    """
+
+    def __init__(self, directory: Path, *, root: Path, model_fingerprint: str, count: int,
+                 dim: int, dtype: str, captioned: bool):
+        directory.mkdir(parents=True, exist_ok=True)
+        old = _read_manifest(directory)
+        self.directory = directory
+        self.generation = (old["generation"] + 1) if old else 1
+        self.count, self.dim, self.dtype = count, dim, np.dtype(dtype)
+        self.written = 0
+        self.manifest = {"format": FORMAT_VERSION, "generation": self.generation,
+                         "model": model_fingerprint, "root": str(root), "count": count,
+                         "dim": dim, "dtype": str(self.dtype)}
+        kinds = ("embeddings", "captions") if captioned else ("embeddings",)
+        self._paths = [directory / f"{kind}-{self.generation}.npy" for kind in kinds]
+        self._matrices = [self._open_matrix(path) for path in self._paths]
+        self._items_path = directory / f"items-{self.generation}.sqlite"
+        self._items_path.unlink(missing_ok=True)  # a leftover of an interrupted run
+        self._db = sqlite3.connect(self._items_path)
+        self._db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, row INTEGER UNIQUE NOT "
+                         "NULL, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, "
+                         "caption TEXT)")
+        self._db.execute("CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER, "
+                         "mtime_ns INTEGER, reason TEXT)")
+
+    def _open_matrix(self, path: Path) -> BinaryIO:
+        file = open(path, "wb")  # noqa: SIM115 (closed by close())
+        np.lib.format.write_array_header_1_0(file, {
+            "descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+            "shape": (self.count, self.dim)})
+        return file
+
+    def add(self, items: Sequence[Item], vectors: np.ndarray,
+            captions: np.ndarray | None = None) -> None:
+        """The next rows, in row order: `vectors[i]` (and `captions[i]`) belong to `items[i]`."""
+        if len(items) != len(vectors) or (captions is None) != (len(self._matrices) == 1):
+            raise ValueError("one vector (and one caption vector, if captioned) per item")
+        for file, values in zip(self._matrices, (vectors, captions), strict=False):
+            file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
+                             [(i.id, i.row, i.path, i.size, i.mtime_ns, i.caption)
+                              for i in items])
+        self.written += len(items)
+
+    def commit(self, skipped: Iterable[Skipped], next_id: int) -> None:
+        """Record the skipped files and the next free id, make everything durable, swap the
+        manifest, tidy up."""
+        if self.written != self.count:
+            raise ValueError(f"{self.written} rows written of the {self.count} announced")
+        self._db.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
+                             [(s.path, s.size, s.mtime_ns, s.reason) for s in skipped])
+        self._db.commit()
+        self.close()
+        for path in [*self._paths, self._items_path]:
+            _fsync(path)
+        tmp = self.directory / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.manifest | {"next_id": next_id}, indent=1))
+        _fsync(tmp)
+        os.replace(tmp, self.directory / MANIFEST)
+        _remove_stale(self.directory, self.generation)
+
+    def close(self) -> None:
+        for file in self._matrices:
+            file.close()
+        self._db.close()
+
+    def __enter__(self) -> GenerationWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
-def _write_items(path: Path, items: list[Item], skipped: Iterable[Skipped]) -> None:
-    path.unlink(missing_ok=True)  # a leftover of an interrupted run
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, row INTEGER UNIQUE NOT NULL, "
-                   "path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, caption TEXT)")
-        db.execute("CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER, "
-                   "mtime_ns INTEGER, reason TEXT)")
-        db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
-                       [(i.id, i.row, i.path, i.size, i.mtime_ns, i.caption) for i in items])
-        db.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
-                       [(s.path, s.size, s.mtime_ns, s.reason) for s in skipped])
-    db.close()
+class MatrixRows:
+    """Rows of a matrix file read by position (`os.pread`), a run of adjacent rows at a time:
+    how the indexer reads the previous generation's vectors, where a memory map would fill its
+    resident memory with every page it touched. An .npy file, or raw rows of `dtype` x `dim`."""
+
+    def __init__(self, path: Path, dtype: str | None = None, dim: int | None = None):
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
+        if dtype is None or dim is None:  # an .npy file: its header says
+            version = np.lib.format.read_magic(self._file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, header_dtype = read_header(self._file)
+            self.dtype, self.dim = np.dtype(header_dtype), int(shape[1])
+        else:
+            self.dtype, self.dim = np.dtype(dtype), int(dim)
+        self.offset = self._file.tell()
+        self.row_bytes = self.dtype.itemsize * self.dim
+
+    def read(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows asked, in the order asked."""
+        wanted = np.asarray(rows, np.int64)
+        out = np.empty((len(wanted), self.dim), self.dtype)
+        if not len(wanted):
+            return out
+        order = np.argsort(wanted, kind="stable")
+        ranked = wanted[order]
+        starts = np.flatnonzero(np.diff(ranked, prepend=-2) != 1)  # runs of adjacent rows
+        for begin, end in zip(starts, [*starts[1:], len(ranked)], strict=True):
+            first, count = int(ranked[begin]), int(end - begin)
+            data = os.pread(self._file.fileno(), count * self.row_bytes,
+                            self.offset + first * self.row_bytes)
+            if len(data) != count * self.row_bytes:
+                raise GalleryError(f"{self._file.name} holds fewer rows than its index says")
+            out[order[begin:end]] = np.frombuffer(data, self.dtype).reshape(count, self.dim)
+        return out
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _read_manifest(directory: Path) -> dict | None:

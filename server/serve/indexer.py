@@ -1,14 +1,14 @@
 """Embed a folder (or a caption dataset) of images into a gallery index, incrementally and safely.
 
-The pipeline is reader -> mapper -> writer:
-- reader: `scan_folder` / `dataset_sources` list the images and their captions;
-- mapper: `decoded_batches` decodes them in worker processes (a bounded window of batches
-  ahead) while the ONNX encoder embeds the previous batch in this one;
-- writer: every `chunk_size` images land in `<index>/partial/` as one file, renamed into place,
-  so a killed run resumes from its last chunk; at the end `write_generation` swaps the new index
-  in atomically and the partial folder goes. A resumed run first folds the chunks it found into
-  one, so chunks do not pile up however often runs are killed; a run that finds nothing changed
-  writes no new generation.
+The pipeline is reader -> mapper -> writer, and streams: no step holds the gallery in memory.
+- reader: `scan_folder` / `dataset_sources` list the images, their captions and their sizes
+  and times; `build_index` records them in the run's work (`server.serve.index_work`), on disk;
+- mapper: `decoded_batches` decodes the files to embed in worker processes (a bounded window of
+  batches ahead) while the ONNX encoder embeds the previous batch in this one;
+- writer: every `chunk_size` results are appended to `<index>/partial/`, so a killed run resumes
+  from its last chunk; at the end `GenerationWriter` writes the new generation a block at a
+  time, reading kept vectors from the previous one by position, and swaps it in atomically; the
+  partial folder goes. A run that finds nothing changed writes no new generation.
 
 A second run embeds only what is new or changed (by size and mtime), keeps the ids of what
 stayed, and drops what was deleted. Files that failed to decode are remembered with their reason
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from stat import S_ISREG
 from typing import NamedTuple
@@ -46,18 +46,33 @@ from server.datasets import (
 )
 from server.images import BadImage, load_input
 from server.serve.encoder import ImageEncoder
-from server.serve.gallery import MANIFEST, Gallery, GalleryError, Item, Skipped, write_generation
+from server.serve.gallery import (
+    MANIFEST,
+    Gallery,
+    GalleryError,
+    GenerationWriter,
+    MatrixRows,
+    Skipped,
+)
+from server.serve.index_work import BLOCK, Outcome, Work, items_of
 from server.serve.workers import die_with_parent
 from server.wordspace import WordSpace
 
 log = logging.getLogger("wordpix.index")
 PARTIAL = "partial"
+# Files handed to the embedder at once: its decoding pool (or its Ray session) starts once per
+# window, and a window's paths are all the indexer holds of the files to embed
+WINDOW = 65_536
 
 
 @dataclass(frozen=True)
 class SourceImage:
     path: Path  # absolute
     caption: str | None = None
+    # a regular file's size and time, when the reader has them (a folder scan reads them from
+    # the directory); else the indexer looks
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass
@@ -76,8 +91,10 @@ class IndexReport:
                 f" {self.removed} removed) in {self.seconds:.1f} s; skipped: {bad}")
 
 
-def scan_folder(root: Path) -> list[SourceImage]:
-    """Every image below root (hidden files and folders left out), with its caption if given.
+def scan_folder(root: Path) -> Iterator[SourceImage]:
+    """Every image below root in path order (hidden files and folders left out), with its
+    caption if given; yielded as the folders are read, so a library of millions is never listed
+    in memory whole.
 
     Captions come from `captions.tsv` at the root, or a same-named `.txt` beside an image, as
     for training (`read_folder`); images without one are indexed all the same.
@@ -85,20 +102,43 @@ def scan_folder(root: Path) -> list[SourceImage]:
     root = Path(root).resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"no folder {root}: give a folder of images to index")
-    paths = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # os.walk skips the rest
-        paths += [Path(folder) / name for name in names
-                  if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")]
-    if not (root / FOLDER_TSV).is_file():
-        return [SourceImage(path, next(iter(sidecar_captions(path)), None))
-                for path in sorted(paths)]
+    captions: dict[Path, str] | None = None
+    if (root / FOLDER_TSV).is_file():
+        try:
+            captions = {r.image: r.captions[0] for r in read_folder(root) if r.captions}
+        except CaptionFormatError as error:
+            log.warning("captions ignored: %s", error)
+            captions = {}
+    return _walk(root, captions)
+
+
+def _walk(folder: Path, captions: dict[Path, str] | None) -> Iterator[SourceImage]:
+    """Depth first, each folder's entries by name: the same order on every run."""
+    with os.scandir(folder) as listing:
+        entries = sorted((e for e in listing if not e.name.startswith(".")),
+                         key=lambda e: e.name)
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir():
+            yield from _walk(path, captions)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            if captions is not None:
+                caption = captions.get(path)
+            else:
+                has_sidecar = path.with_suffix(".txt").name in names
+                caption = next(iter(sidecar_captions(path)), None) if has_sidecar else None
+            yield _with_stat(SourceImage(path, caption), entry)
+
+
+def _with_stat(source: SourceImage, entry: os.DirEntry) -> SourceImage:
     try:
-        captions = {r.image: r.captions[0] for r in read_folder(root) if r.captions}
-    except CaptionFormatError as error:
-        log.warning("captions ignored: %s", error)
-        captions = {}
-    return [SourceImage(path, captions.get(path)) for path in sorted(paths)]
+        stat = entry.stat()  # follows a link, as reading the file will
+    except OSError:
+        return source  # the indexer looks again, and says why it cannot read it
+    if not S_ISREG(stat.st_mode):
+        return source
+    return SourceImage(source.path, source.caption, stat.st_size, stat.st_mtime_ns)
 
 
 def dataset_sources(records: Iterable[CaptionedImage]) -> tuple[Path, list[SourceImage]]:
@@ -160,17 +200,6 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
 
 
 @dataclass(frozen=True)
-class _Done:
-    """What is known of one file: its vector, or why it was skipped."""
-
-    size: int
-    mtime_ns: int
-    vector: np.ndarray | None = None
-    reason: str | None = None
-    id: int | None = None  # the id it had in the previous index
-
-
-@dataclass(frozen=True)
 class IndexOptions:
     """How to index; the defaults suit a 2-core machine (docs/gallery-index.md)."""
 
@@ -202,23 +231,22 @@ def embed_here(paths: list[Path], encoder: ImageEncoder, options: IndexOptions
         yield Embedded(batch.positions, encoder.embed_inputs(batch.inputs), batch.failed)
 
 
-@dataclass
-class _Plan:
-    """What an update must do: the files present now, what is already known, what to embed."""
+@dataclass(frozen=True)
+class _Previous:
+    """The current generation, as the next one is made from it."""
 
-    present: dict[str, tuple[SourceImage, int, int]]  # relative path -> (source, size, mtime)
-    known: dict[str, _Done]  # unchanged since the index or the killed run's chunks
-    todo: list[str]  # new or changed: to embed
-    ids: dict[str, int]  # the ids the previous index gave
+    items: Path
+    embeddings: Path
     next_id: int
-    dtype: str
-    unreadable: list[Skipped]  # files that cannot be read at all now
-    resumed: dict[str, _Done] = field(default_factory=dict)  # known from a killed run's chunks
+    count: int
+    manifest: dict
+    captioned: bool
 
 
-def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder: ImageEncoder,
-                words: WordSpace | None = None, options: IndexOptions = IndexOptions(),
-                embedder: Embedder = embed_here) -> IndexReport:
+def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
+                encoder: ImageEncoder, words: WordSpace | None = None,
+                options: IndexOptions = IndexOptions(), embedder: Embedder = embed_here
+                ) -> IndexReport:
     """Bring the index in `index_dir` up to date with `sources` (paths under `root`).
 
     With the model's `words`, captions are embedded too, so a captioned gallery can be searched
@@ -226,29 +254,27 @@ def build_index(sources: list[SourceImage], root: Path, index_dir: Path, encoder
     the embedding (here, or on a Ray cluster); planning, chunks and assembly are the same.
     """
     started = time.perf_counter()
-    index_dir = Path(index_dir)
+    index_dir, root = Path(index_dir), Path(root).resolve()
     index_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(index_dir):
-        plan = _plan(sources, Path(root).resolve(), index_dir, encoder.fingerprint, options)
-        report = IndexReport(skipped=list(plan.unreadable))
-        report.reused = sum(1 for d in plan.known.values() if d.vector is not None)
-        report.removed = sum(1 for rel in plan.ids if rel not in plan.present)
-        partial = index_dir / PARTIAL
-        if plan.todo:
-            partial.mkdir(parents=True, exist_ok=True)
-            (partial / "model").write_text(encoder.fingerprint)
-            _compact_partial(partial, plan.resumed)
-            for rel, result in _embed(plan, encoder, partial, options, embedder):
-                plan.known[rel] = result
-                if result.vector is None:
-                    report.skipped.append(Skipped(rel, result.size, result.mtime_ns,
-                                                  result.reason or ""))
-                    log.warning("skipped %s: %s", rel, result.reason)
-                else:
-                    report.embedded += 1
-        report.total = _assemble(plan, Path(root).resolve(), index_dir, encoder, words,
-                                 options.rebuild)
-        shutil.rmtree(partial, ignore_errors=True)
+        previous = _previous_index(index_dir, encoder.fingerprint, options.rebuild)
+        dtype = options.dtype or (previous.manifest.get("dtype", "float32") if previous
+                                  else "float32")
+        reuse = not options.rebuild
+        work = Work(index_dir / PARTIAL, fingerprint=encoder.fingerprint, dim=encoder.dim,
+                    dtype=dtype, previous_items=previous.items if previous else None)
+        try:
+            unreadable = _record_sources(work, sources, root)
+            report = IndexReport(skipped=list(unreadable))
+            counts = work.count(reuse)
+            report.reused, report.removed = counts["vectors"], counts["removed"]
+            if counts["todo"]:
+                _embed(work, root, reuse, counts["todo"], encoder, options, embedder, report)
+            report.total = _assemble(work, reuse, root, index_dir, encoder, words, dtype,
+                                     previous, unreadable)
+        finally:
+            work.close()
+        shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -269,194 +295,132 @@ def _exclusive(index_dir: Path):
         yield
 
 
-def _plan(sources: list[SourceImage], root: Path, index_dir: Path, fingerprint: str,
-          options: IndexOptions) -> _Plan:
-    previous, ids, next_id = _previous_index(index_dir, fingerprint, options.rebuild)
-    dtype = options.dtype
-    if dtype is None:
-        manifest = index_dir / MANIFEST
-        dtype = json.loads(manifest.read_text()).get("dtype", "float32") if manifest.exists() \
-            else "float32"
-    done = _read_partial(index_dir / PARTIAL, fingerprint)
-    plan = _Plan({}, {}, [], ids, next_id, dtype, [])
-    for source in sources:
-        rel = source.path.relative_to(root).as_posix()
-        try:
-            stat = source.path.stat()
-        except OSError as error:
-            plan.unreadable.append(Skipped(rel, 0, 0, f"cannot read: {error.strerror}"))
-            continue
-        if not S_ISREG(stat.st_mode):  # a FIFO named x.jpg would block the decoder forever
-            plan.unreadable.append(Skipped(rel, 0, 0, "cannot read: not a regular file"))
-            continue
-        plan.present[rel] = (source, stat.st_size, stat.st_mtime_ns)
-        # the killed run's chunk first: it may hold a newer version than the index
-        same = [d for d in (done.get(rel), previous.get(rel))
-                if d and (d.size, d.mtime_ns) == (stat.st_size, stat.st_mtime_ns)]
-        if same:
-            plan.known[rel] = same[0]
-            if same[0] is done.get(rel):
-                plan.resumed[rel] = same[0]
-        else:
-            plan.todo.append(rel)
-    return plan
+def _record_sources(work: Work, sources: Iterable[SourceImage], root: Path) -> list[Skipped]:
+    """Put the files present into the work, a block at a time; returns those that cannot be
+    read at all (a FIFO named x.jpg would block the decoder forever)."""
+    unreadable: list[Skipped] = []
+
+    def records() -> Iterator[tuple[str, int, int, str | None]]:
+        for source in sources:
+            rel = source.path.relative_to(root).as_posix()
+            size, mtime = source.size, source.mtime_ns
+            if size is None or mtime is None:
+                try:
+                    stat = source.path.stat()
+                except OSError as error:
+                    unreadable.append(Skipped(rel, 0, 0, f"cannot read: {error.strerror}"))
+                    continue
+                if not S_ISREG(stat.st_mode):
+                    unreadable.append(Skipped(rel, 0, 0, "cannot read: not a regular file"))
+                    continue
+                size, mtime = stat.st_size, stat.st_mtime_ns
+            yield rel, size, mtime, source.caption
+
+    stream = records()
+    while block := list(islice(stream, BLOCK)):
+        work.add_present(block)
+    return unreadable
 
 
-def _assemble(plan: _Plan, root: Path, index_dir: Path, encoder: ImageEncoder,
-              words: WordSpace | None, rebuild: bool) -> int:
-    """Write the new generation from the plan's results, unless the current one holds exactly
-    that already; returns how many images it holds."""
-    items: list[Item] = []
-    vectors: list[np.ndarray] = []
-    skipped = list(plan.unreadable)
-    next_id = plan.next_id
-    for rel, (source, _, _) in plan.present.items():
-        result = plan.known[rel]
-        if result.vector is None:
-            skipped.append(Skipped(rel, result.size, result.mtime_ns, result.reason or ""))
-            continue
-        item_id = plan.ids.get(rel)
-        if item_id is None:
-            item_id, next_id = next_id, next_id + 1
-        items.append(Item(item_id, len(items), rel, result.size, result.mtime_ns, source.caption))
-        vectors.append(result.vector)
-    skipped = list({s.path: s for s in skipped}.values())
-    captioned = words is not None and any(item.caption for item in items)
-    if not rebuild and _unchanged(index_dir, items, skipped, next_id, plan.dtype, root,
-                                  captioned):
-        log.info("nothing changed: the index stays as it was")
-        return len(items)
-    matrix = np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
-    captions = None
-    if words is not None and captioned:
-        captions = words.caption_matrix([item.caption or "" for item in items])
-    write_generation(index_dir, root=root, model_fingerprint=encoder.fingerprint, items=items,
-                     vectors=matrix, skipped=skipped, next_id=next_id,
-                     caption_vectors=captions, dtype=plan.dtype)
-    return len(items)
+def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previous | None:
+    """The current generation, if there is one the run can build on.
 
-
-def _unchanged(index_dir: Path, items: list[Item], skipped: list[Skipped], next_id: int,
-               dtype: str, root: Path, captioned: bool) -> bool:
-    """Whether the current generation holds exactly these records (and so these vectors: only
-    records that changed are re-embedded), so that a run with nothing to do writes nothing."""
-    if not (index_dir / MANIFEST).exists():
-        return False
-    try:
-        gallery = Gallery(index_dir)
-    except GalleryError:
-        return False
-    try:
-        manifest = gallery.manifest
-        return (manifest["next_id"] == next_id and manifest.get("dtype") == dtype and
-                manifest["root"] == str(root) and
-                (gallery.caption_vectors is not None) == captioned and
-                gallery.all_items() == items and gallery.skipped() == sorted(skipped))
-    finally:
-        gallery.close()
-
-
-def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool
-                    ) -> tuple[dict[str, _Done], dict[str, int], int]:
-    """What the current index knows by relative path, the ids it gave, and its next free id.
-
-    A rebuild re-embeds everything but keeps the ids, so [IMG_12] stays the same picture.
-    Files skipped because they could not be read are forgotten: they are tried again.
+    A rebuild re-embeds everything but keeps the ids, so [IMG_12] stays the same picture; an
+    index of another format is then started afresh. Files skipped because they could not be
+    read are forgotten: they are tried again.
     """
     if not (index_dir / MANIFEST).exists():
-        return {}, {}, 1  # ids start at 1: [IMG_1] is the first image of a fresh gallery
+        return None
     try:
         gallery = Gallery(index_dir, model_fingerprint=None if rebuild else fingerprint)
     except GalleryError as error:
-        if rebuild:  # another format: start afresh
-            return {}, {}, 1
+        if rebuild:
+            return None
         raise GalleryError(f"{error}\n(--rebuild re-embeds every image with the loaded model)"
                            ) from None
-    items = gallery.all_items()
-    ids = {item.path: item.id for item in items}
-    next_id = gallery.manifest["next_id"]
-    if rebuild:
-        gallery.close()
-        return {}, ids, next_id
-    vectors = np.asarray(gallery.vectors, np.float32)
-    known = {item.path: _Done(item.size, item.mtime_ns, vectors[item.row], id=item.id)
-             for item in items}
-    known |= {s.path: _Done(s.size, s.mtime_ns, reason=s.reason) for s in gallery.skipped()
-              if not s.reason.startswith("cannot read")}
+    generation = gallery.generation
+    previous = _Previous(index_dir / f"items-{generation}.sqlite",
+                         index_dir / f"embeddings-{generation}.npy",
+                         gallery.manifest["next_id"], len(gallery), gallery.manifest,
+                         gallery.caption_vectors is not None)
     gallery.close()
-    return known, ids, next_id
+    return previous
 
 
-def _embed(plan: _Plan, encoder: ImageEncoder, partial: Path, options: IndexOptions,
-           embedder: Embedder) -> Iterator[tuple[str, _Done]]:
-    """Yield (relative path, _Done) for every file to embed, saving a chunk every chunk_size."""
-    paths = [plan.present[rel][0].path for rel in plan.todo]
-    chunk: list[tuple[str, _Done]] = []
-    bar = tqdm(total=len(paths), unit="img", desc="embedding", disable=not options.progress)
-    for batch in embedder(paths, encoder, options):
-        vectors = dict(zip(batch.positions, batch.vectors, strict=True))
-        reasons = dict(batch.failed)
-        for position in sorted([*batch.positions, *reasons]):
-            rel = plan.todo[position]
-            _, size, mtime = plan.present[rel]
-            chunk.append((rel, _Done(size, mtime, vectors.get(position), reasons.get(position))))
-        if len(chunk) >= options.chunk_size:
-            _write_chunk(partial, chunk)
-            yield from chunk
-            chunk = []
-        bar.update(len(batch.positions) + len(batch.failed))
-    bar.close()
+def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder,
+           options: IndexOptions, embedder: Embedder, report: IndexReport) -> None:
+    """Embed every file the work does not know yet, saving a chunk every chunk_size."""
+    pending = (o for block in work.all_outcomes(reuse, todo_only=True) for o in block)
+    chunk: list[tuple[Outcome, np.ndarray | None, str | None]] = []
+    with tqdm(total=todo, unit="img", desc="embedding", disable=not options.progress) as bar:
+        while window := list(islice(pending, WINDOW)):
+            paths = [root / o.path for o in window]
+            for batch in embedder(paths, encoder, options):
+                vectors = dict(zip(batch.positions, batch.vectors, strict=True))
+                reasons = dict(batch.failed)
+                for position in sorted([*batch.positions, *reasons]):
+                    outcome, reason = window[position], reasons.get(position)
+                    chunk.append((outcome, vectors.get(position), reason))
+                    if reason is None:
+                        report.embedded += 1
+                    else:
+                        report.skipped.append(Skipped(outcome.path, outcome.size,
+                                                      outcome.mtime_ns, reason))
+                        log.warning("skipped %s: %s", outcome.path, reason)
+                if len(chunk) >= options.chunk_size:
+                    work.save(chunk)
+                    chunk = []
+                bar.update(len(batch.positions) + len(batch.failed))
     if chunk:
-        _write_chunk(partial, chunk)
-        yield from chunk
+        work.save(chunk)
 
 
-def _write_chunk(partial: Path, chunk: list[tuple[str, _Done]]) -> None:
-    """One file per chunk, renamed into place: it is there whole or not at all. Numbered after
-    the last one there: later chunks are read last, and win."""
-    number = max((int(path.name[6:12]) for path in partial.glob("chunk-*[0-9].npz")),
-                 default=-1) + 1
-    meta = [[rel, d.size, d.mtime_ns, d.reason] for rel, d in chunk]
-    vectors = np.stack([d.vector for _, d in chunk if d.vector is not None] or
-                       [np.zeros(0, np.float32)])
-    tmp = partial / f"chunk-{number:06d}.tmp.npz"
-    with open(tmp, "wb") as file:
-        np.savez(file, vectors=vectors, meta=np.array(json.dumps(meta)))
-        file.flush()
-        os.fsync(file.fileno())  # on disk before it counts: a crash then loses at most this one
-    os.replace(tmp, partial / f"chunk-{number:06d}.npz")
+def _assemble(work: Work, reuse: bool, root: Path, index_dir: Path, encoder: ImageEncoder,
+              words: WordSpace | None, dtype: str, previous: _Previous | None,
+              unreadable: list[Skipped]) -> int:
+    """Write the new generation, a block at a time, unless the current one holds exactly that
+    already; returns how many images it holds."""
+    summary = work.summary(reuse, previous.count if previous else -1)
+    skipped = sorted({s.path: s for s in [*unreadable, *summary.skipped]}.values())
+    captioned = words is not None and summary.captioned
+    if (reuse and previous is not None and summary.same_records and
+            previous.manifest.get("dtype") == dtype and previous.manifest["root"] == str(root)
+            and previous.captioned == captioned and _skipped_in(previous) == skipped):
+        log.info("nothing changed: the index stays as it was")
+        return summary.vectors
+    kept = MatrixRows(previous.embeddings) if previous and reuse else None
+    next_id = previous.next_id if previous else 1  # [IMG_1] is the first image of a fresh one
+    with GenerationWriter(index_dir, root=root, model_fingerprint=encoder.fingerprint,
+                          count=summary.vectors, dim=encoder.dim, dtype=dtype,
+                          captioned=captioned) as writer:
+        for block in work.all_outcomes(reuse):
+            with_vectors = [o for o in block if o.has_vector]
+            items, next_id = items_of(with_vectors, writer.written, next_id)
+            captions = words.caption_matrix([o.caption or "" for o in with_vectors]) \
+                if words is not None and captioned else None
+            writer.add(items, _vectors_of(with_vectors, work, kept, encoder.dim), captions)
+        writer.commit(skipped, next_id)
+    if kept is not None:
+        kept.close()
+    return summary.vectors
 
 
-def _compact_partial(partial: Path, resumed: dict[str, _Done]) -> None:
-    """Fold the chunks that killed runs left into one (what this run resumes from), and delete
-    the rest, half-written ones too: however often runs are killed, the next starts from one
-    chunk. Killed in between, both are there and read alike; killed before, nothing changed."""
-    for stale in partial.glob("chunk-*.tmp.npz"):
-        stale.unlink(missing_ok=True)
-    chunks = list(partial.glob("chunk-*[0-9].npz"))
-    if len(chunks) <= 1:
-        return
-    if resumed:
-        _write_chunk(partial, list(resumed.items()))
-    for path in chunks:
-        path.unlink(missing_ok=True)
+def _vectors_of(outcomes: list[Outcome], work: Work, kept: MatrixRows | None, dim: int
+                ) -> np.ndarray:
+    """A block's vectors: from this run's (or a killed run's) results, or the previous index."""
+    vectors = np.empty((len(outcomes), dim), work.dtype)
+    fresh = [i for i, o in enumerate(outcomes) if o.vector_row is not None]
+    vectors[fresh] = work.vectors([outcomes[i].vector_row for i in fresh])  # type: ignore[misc]
+    old = [i for i, o in enumerate(outcomes) if o.vector_row is None]
+    if old:
+        assert kept is not None, "a kept vector without a previous index"
+        vectors[old] = kept.read([outcomes[i].previous_row for i in old])  # type: ignore[misc]
+    return vectors
 
 
-def _read_partial(partial: Path, fingerprint: str) -> dict[str, _Done]:
-    """The chunks an interrupted run left, if the same model made them."""
-    marker = partial / "model"
-    if not marker.exists() or marker.read_text() != fingerprint:
-        shutil.rmtree(partial, ignore_errors=True)
-        return {}
-    done: dict[str, _Done] = {}
-    for path in sorted(partial.glob("chunk-*[0-9].npz")):
-        try:
-            with np.load(path) as chunk:
-                vectors = iter(chunk["vectors"])
-                entries = [(rel, _Done(size, mtime, None if reason else next(vectors), reason))
-                           for rel, size, mtime, reason in json.loads(str(chunk["meta"]))]
-        except (OSError, ValueError, KeyError, EOFError, StopIteration):
-            log.warning("ignoring a damaged chunk of the interrupted run: %s", path.name)
-            continue
-        done.update(entries)
-    return done
+def _skipped_in(previous: _Previous) -> list[Skipped]:
+    gallery = Gallery(previous.items.parent)
+    try:
+        return gallery.skipped()
+    finally:
+        gallery.close()

@@ -23,6 +23,7 @@ from server.serve.indexer import IndexOptions, build_index, scan_folder
 from server.serve.search import ExactSearch, FaissSearch
 from tests.conftest import REPO
 from tests.stress.common import Target
+from tests.stress.killing import saved_results, saved_vectors
 
 PHOTOS = {"astronaut": samples.astronaut, "coffee": samples.coffee, "cat": samples.chelsea,
           "rocket": samples.rocket, "camera": samples.camera}
@@ -187,7 +188,7 @@ def test_foreign_formats_and_unreadable_files_are_skipped_then_retried(tmp_path,
     assert [s.path for s in Gallery(index).skipped()] == ["scan.png"]
 
 
-def test_rebuild_keeps_ids_and_damaged_chunks_are_ignored(tmp_path, encoder, caplog):
+def test_rebuild_keeps_ids_and_damaged_results_are_ignored(tmp_path, encoder, caplog):
     folder, index = tmp_path / "gallery", tmp_path / "index"
     for name, load in PHOTOS.items():
         _save(Image.fromarray(load()), folder / f"{name}.jpg")
@@ -195,10 +196,10 @@ def test_rebuild_keeps_ids_and_damaged_chunks_are_ignored(tmp_path, encoder, cap
     before = {item.path: item.id for item in Gallery(index).all_items()}
     (folder / "astronaut.jpg").unlink()
     (index / "partial").mkdir()
-    (index / "partial" / "model").write_text(encoder.fingerprint)
-    (index / "partial" / "chunk-000000.npz").write_bytes(b"")  # as an OS crash might leave it
+    (index / "partial" / "model").write_text(f"{encoder.fingerprint} {encoder.dim} float32")
+    (index / "partial" / "work.sqlite").write_bytes(b"\0" * 4096)  # as an OS crash might leave it
     report = index_folder(folder, index, encoder, rebuild=True)
-    assert report.embedded == len(PHOTOS) - 1 and "damaged chunk" in caplog.text
+    assert report.embedded == len(PHOTOS) - 1 and "damaged results" in caplog.text
     after = {item.path: item.id for item in Gallery(index).all_items()}
     assert after == {path: before[path] for path in after}  # [IMG_n] still means the same
     (folder / "new").mkdir()
@@ -249,7 +250,7 @@ def test_killed_indexer_leaves_the_index_intact_and_resumes(tmp_path, encoder):
 
     process = subprocess.Popen(_index_command(folder, index), cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for_chunks(process, index, 2)
+    _wait_for_results(process, index, 4)  # two chunks of two
     workers = [child.pid for child in Target(0, process.pid).children()]
     assert workers, "the indexer has no decoding worker"
     os.kill(process.pid, signal.SIGKILL)
@@ -275,40 +276,36 @@ def test_killed_indexer_leaves_the_index_intact_and_resumes(tmp_path, encoder):
     assert np.allclose(np.asarray(final.vectors), np.asarray(fresh.vectors)[rows], atol=1e-5)
 
 
-def test_chunks_of_killed_runs_do_not_pile_up(tmp_path, encoder):
+def test_results_of_killed_runs_do_not_pile_up(tmp_path, encoder):
     folder, index = tmp_path / "gallery", tmp_path / "index"
     base = samples.coffee()
     for i in range(40):
         _save(Image.fromarray(np.roll(base, 7 * i, axis=1)), folder / f"{i:02d}.jpg")
-    first = None
-    for _ in range(2):  # killed after writing its own second chunk (past the folded one)
+    saved = 0
+    for _ in range(2):  # each killed after saving two chunks of its own
         process = subprocess.Popen(_index_command(folder, index), cwd=REPO,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        first = _wait_for_chunks(process, index, 3, after=first)
+        _wait_for_results(process, index, saved + 4)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-    chunks = list((index / "partial").glob("chunk-*.npz"))
-    assert len(chunks) <= 4, sorted(path.name for path in chunks)  # 3 + 3 without folding
+        saved = saved_results(index)
+    # a resumed run embeds only what is not saved: one vector per photo, plus a chunk in flight
+    assert saved_vectors(index) <= saved + 2 and saved <= 40
+    assert sorted(path.name for path in (index / "partial").iterdir()) == \
+        ["model", "vectors.bin", "work.sqlite"]
     resumed = subprocess.run(_index_command(folder, index), cwd=REPO, capture_output=True,
                              text=True, check=True)
+    done = int(resumed.stdout.split("(")[1].split(" embedded")[0])
+    assert done == 40 - saved, resumed.stdout
     assert " 40 images indexed" in " " + resumed.stdout and not (index / "partial").exists()
 
 
-def _chunk_numbers(index: Path) -> list[int]:
-    return sorted(int(path.name[6:12]) for path in (index / "partial").glob("chunk-*[0-9].npz"))
-
-
-def _wait_for_chunks(process: subprocess.Popen, index: Path, count: int,
-                     after: int | None = None) -> int:
-    """Wait until the partial folder holds `count` chunks numbered above `after`; returns the
-    highest number then."""
+def _wait_for_results(process: subprocess.Popen, index: Path, count: int) -> None:
+    """Wait until the running indexer has committed `count` results to its partial folder."""
     deadline = time.monotonic() + 120
-    while True:
-        numbers = [n for n in _chunk_numbers(index) if after is None or n > after]
-        if len(numbers) >= count:
-            return max(numbers)
+    while saved_results(index) < count:
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the indexer did not write its chunks"
+        assert time.monotonic() < deadline, "the indexer did not save its results"
         time.sleep(0.02)
 
 

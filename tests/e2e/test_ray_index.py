@@ -25,6 +25,7 @@ from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery
 from server.serve.indexer import IndexOptions, build_index, scan_folder
 from tests.conftest import REPO
+from tests.stress.killing import saved_results
 
 ray = pytest.importorskip("ray", reason="Ray is the `scale` extra: pip install '.[scale]'")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -132,7 +133,7 @@ def test_a_killed_ray_run_resumes(cluster, gallery, encoder, tmp_path):
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
-    while len(list((target / "partial").glob("chunk-*[0-9].npz"))) < 2:
+    while saved_results(target) < 2 * CHUNK:
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "the Ray indexer never saved a chunk"
         time.sleep(0.05)

@@ -3,11 +3,11 @@
 Each round runs `python -m scripts.index` (as a user does) and kills it at a random moment:
 while it decodes, while it saves a chunk, while it writes a generation. After each kill the
 index must open and hold consistent records and unit vectors, its decoding workers must be gone
-within a second, and the chunks of killed runs must not pile up. A run that finishes before its
-kill does not count as a round (it is checked all the same), and half the photos are changed so
-that the next has work; at most three runs a round are started. At the end a last run
-completes, and its index must equal a clean build of the same folder; one more run, with
-nothing to do, must not write a new generation.
+within a second, and the results of killed runs must not pile up (each photo embedded once). A
+run that finishes before its kill does not count as a round (it is checked all the same), and
+half the photos are changed so that the next has work; at most three runs a round are started.
+At the end a last run completes, and its index must equal a clean build of the same folder; one
+more run, with nothing to do, must not write a new generation.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ class KillReport:
     killed: int = 0  # ... and killed before they finished
     intact: int = 0  # runs after which the index was sound
     problems: list[str] = field(default_factory=list)
-    most_chunks: int = 0  # chunk files seen in the partial folder after a kill
+    most_saved: int = 0  # vectors seen in the partial folder after a kill (no pile-up: <= photos)
     workers_outlived: int = 0  # decoding workers still running 1 s after their indexer died
     identical: bool = False  # same paths, ids and captions as a clean build
     largest_difference: float = float("nan")  # between the vectors of the two
@@ -86,7 +87,7 @@ def kill_during_index(folder: Path, work: Path, rounds: int, seed: int = 0) -> K
         report.intact += problem is None
         if problem is not None:
             report.problems.append(f"run {number + 1}: {problem}")
-        report.most_chunks = max(report.most_chunks, len(list(index.glob("partial/chunk-*"))))
+        report.most_saved = max(report.most_saved, saved_vectors(index))
     build(folder, index)
     build(folder, clean)
     report.identical, report.largest_difference = compare(index, clean)
@@ -94,6 +95,27 @@ def kill_during_index(folder: Path, work: Path, rounds: int, seed: int = 0) -> K
     build(folder, index)
     report.idle_run_wrote = json.loads((index / MANIFEST).read_text())["generation"] != generation
     return report
+
+
+def saved_results(index: Path) -> int:
+    """Results a running (or killed) indexer has committed to its partial folder."""
+    work = index / "partial" / "work.sqlite"
+    if not work.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{work}?mode=ro", uri=True, timeout=0.1) as db:
+            return db.execute("SELECT COUNT(*) FROM done").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet, or being written
+        return 0
+
+
+def saved_vectors(index: Path) -> int:
+    """Vectors in the partial folder's file, by its size and the model stamp beside it."""
+    folder = index / "partial"
+    if not (folder / "model").is_file() or not (folder / "vectors.bin").is_file():
+        return 0
+    _, dim, dtype = (folder / "model").read_text().split()
+    return (folder / "vectors.bin").stat().st_size // (int(dim) * np.dtype(dtype).itemsize)
 
 
 def check_index(index: Path) -> str | None:

@@ -301,9 +301,9 @@ def kill_part(space: Workspace) -> list[Row]:
             found.intact == found.runs),
         Row("kill", "decoding workers alive 1 s after their indexer was killed",
             str(found.workers_outlived), "0", found.workers_outlived == 0),
-        Row("kill", "chunk files in partial/ after a kill, at most", str(found.most_chunks),
-            f"<= {space.sizes.photos // 32 + 2} (one run's, plus the folded one)",
-            found.most_chunks <= space.sizes.photos // 32 + 2),
+        Row("kill", "vectors in partial/ after a kill, at most", str(found.most_saved),
+            f"<= {space.sizes.photos + 32} (one per photo, plus the chunk in flight)",
+            found.most_saved <= space.sizes.photos + 32),
         Row("kill", "final index vs a clean build", "identical records, vectors within "
             f"{found.largest_difference:.1e}" if found.identical else "different",
             "identical", found.identical and found.largest_difference < 1e-5),

@@ -11,7 +11,8 @@ from server.serve.demo import choose_gallery
 
 def test_a_folder_gallery_is_scanned_with_its_captions(tmp_path):
     write_sample_gallery(tmp_path / "mine")
-    name, root, sources = choose_gallery(str(tmp_path / "mine"))
+    name, root, found = choose_gallery(str(tmp_path / "mine"))
+    sources = list(found)  # a folder is read as the indexer goes
     assert (name, root) == ("mine", (tmp_path / "mine").resolve())
     assert len(sources) == len(SAMPLE_PHOTOS)
     assert {s.caption for s in sources} == {caption for _, caption in SAMPLE_PHOTOS.values()}

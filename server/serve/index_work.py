@@ -1,0 +1,250 @@
+"""An indexing run's working state on disk, so that no step holds the gallery in memory.
+
+The indexer keeps it in `<index>/partial/`:
+
+    model          the model fingerprint, dimension and dtype the results below were made with
+    work.sqlite    `present`: the files of this run (path, size, mtime, caption), in scan order;
+                   `done`: what this run and killed runs before it found for the files they
+                   embedded (a vector's row in `vectors.bin`, or why the file was skipped)
+    vectors.bin    the vectors of `done`, raw rows in the index's dtype, appended
+
+A chunk of results is appended to `vectors.bin`, synced, and only then committed to `done`: a
+kill loses at most the chunk in flight, and the rows after the last committed one are cut off
+when the next run opens the folder. A row's fate (reuse the previous index's vector, a killed
+run's, or embed it) is one SQL join of `present`, `done` and the previous generation's records,
+attached read-only: at 10 million images the indexer's memory stays that of one block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from server.serve.gallery import Item, MatrixRows, Skipped
+
+log = logging.getLogger("wordpix.index")
+BLOCK = 65_536  # rows a query step reads or writes at once: the indexer's memory is a few of these
+
+# What is known of each file present, best source first: a killed run's result where it saw the
+# file as it is now, else the previous index's, when its record matches the file (and `:reuse`,
+# which a rebuild turns off). A file with neither is to be embedded.
+_OUTCOMES = """
+    SELECT p.seq, p.path, p.size, p.mtime_ns, p.caption, i.id,
+           CASE WHEN d.size = p.size AND d.mtime_ns = p.mtime_ns THEN 1 ELSE 0 END AS resumed,
+           d.vrow, d.reason,
+           CASE WHEN :reuse AND i.size = p.size AND i.mtime_ns = p.mtime_ns THEN i.row END,
+           CASE WHEN :reuse AND s.size = p.size AND s.mtime_ns = p.mtime_ns
+                     AND s.reason NOT LIKE 'cannot read%' THEN s.reason END
+    FROM present p
+    LEFT JOIN done d ON d.path = p.path
+    LEFT JOIN previous.items i ON i.path = p.path
+    LEFT JOIN previous.skipped s ON s.path = p.path
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file present, and what the run knows of it (an `_OUTCOMES` row)."""
+
+    seq: int
+    path: str
+    size: int
+    mtime_ns: int
+    caption: str | None
+    id: int | None  # the id it had in the previous index
+    vector_row: int | None  # in the work's vectors.bin, or else ...
+    previous_row: int | None  # ... in the previous generation's embeddings
+    reason: str | None  # why it is skipped
+
+    @property
+    def has_vector(self) -> bool:
+        return self.vector_row is not None or self.previous_row is not None
+
+    @property
+    def known(self) -> bool:
+        return self.has_vector or bool(self.reason)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the new generation would hold, from one pass over the work."""
+
+    vectors: int  # images
+    captioned: bool  # some image has a caption
+    skipped: list[Skipped]
+    same_records: bool  # the previous generation's records, row for row
+
+
+def _outcome(row: tuple) -> Outcome:
+    seq, path, size, mtime, caption, item_id, resumed, vrow, done_reason, prev_row, prev_reason \
+        = row
+    if resumed:
+        return Outcome(seq, path, size, mtime, caption, item_id, vrow, None, done_reason)
+    return Outcome(seq, path, size, mtime, caption, item_id, None, prev_row, prev_reason)
+
+
+class Work:
+    """The partial folder of one index, opened for a run (see the module's doc)."""
+
+    def __init__(self, folder: Path, *, fingerprint: str, dim: int, dtype: str,
+                 previous_items: Path | None):
+        self.folder, self.dim, self.dtype = folder, dim, np.dtype(dtype)
+        stamp = f"{fingerprint} {dim} {self.dtype}"
+        marker = folder / "model"
+        if folder.exists() and (not marker.is_file() or marker.read_text() != stamp):
+            shutil.rmtree(folder)  # made by another model or for another dtype: useless
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(stamp)
+        self.vectors_path = folder / "vectors.bin"
+        self.vectors_path.touch()
+        try:
+            self.db = self._open(previous_items)
+        except sqlite3.DatabaseError as error:
+            log.warning("ignoring the damaged results of an interrupted run (%s)", error)
+            for path in folder.iterdir():
+                if path != marker:
+                    path.unlink()
+            self.vectors_path.touch()
+            self.db = self._open(previous_items)
+        self._cut_vectors()
+        self._vectors: MatrixRows | None = None
+
+    def _open(self, previous_items: Path | None) -> sqlite3.Connection:
+        db = sqlite3.connect(self.folder / "work.sqlite", uri=True)
+        db.execute("CREATE TABLE IF NOT EXISTS done (path TEXT PRIMARY KEY, size INTEGER, "
+                   "mtime_ns INTEGER, reason TEXT, vrow INTEGER)")
+        db.execute("DROP TABLE IF EXISTS present")
+        db.execute("CREATE TABLE present (seq INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, "
+                   "size INTEGER, mtime_ns INTEGER, caption TEXT)")
+        if previous_items is not None:
+            db.execute("ATTACH DATABASE ? AS previous", (f"file:{previous_items}?mode=ro",))
+        else:  # no index yet: an empty one, so that one query serves both cases
+            db.execute("ATTACH DATABASE ':memory:' AS previous")
+            db.execute("CREATE TABLE previous.items (id INTEGER PRIMARY KEY, row INTEGER, "
+                       "path TEXT UNIQUE, size INTEGER, mtime_ns INTEGER, caption TEXT)")
+            db.execute("CREATE TABLE previous.skipped (path TEXT PRIMARY KEY, size INTEGER, "
+                       "mtime_ns INTEGER, reason TEXT)")
+        db.commit()
+        return db
+
+    def _cut_vectors(self) -> None:
+        """Drop rows written after the last commit; forget results whose rows were lost."""
+        row_bytes = self.dtype.itemsize * self.dim
+        rows = self.vectors_path.stat().st_size // row_bytes
+        (committed,) = self.db.execute("SELECT COALESCE(MAX(vrow) + 1, 0) FROM done").fetchone()
+        if committed > rows:  # the OS lost synced data: keep what is whole
+            log.warning("ignoring the damaged results of an interrupted run (%d vectors lost)",
+                        committed - rows)
+            self.db.execute("DELETE FROM done WHERE vrow >= ?", (rows,))
+            self.db.commit()
+            committed = rows
+        os.truncate(self.vectors_path, committed * row_bytes)
+        self.next_vrow = committed
+
+    def add_present(self, records: Iterable[tuple[str, int, int, str | None]]) -> None:
+        """This run's files as (path, size, mtime_ns, caption), in scan order; a path given twice
+        keeps its first place and its last record."""
+        self.db.executemany(
+            "INSERT INTO present (path, size, mtime_ns, caption) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+            "mtime_ns = excluded.mtime_ns, caption = excluded.caption", records)
+        self.db.commit()
+
+    def outcomes(self, reuse: bool, after: int = -1, limit: int = BLOCK) -> list[Outcome]:
+        """Up to `limit` files present after scan position `after`, with what is known."""
+        rows = self.db.execute(f"{_OUTCOMES} WHERE p.seq > :after ORDER BY p.seq LIMIT :limit",
+                               {"reuse": reuse, "after": after, "limit": limit})
+        return [_outcome(row) for row in rows]
+
+    def all_outcomes(self, reuse: bool, todo_only: bool = False) -> Iterator[list[Outcome]]:
+        """Every file present (or only those to embed), a block at a time, by keyset: no
+        cursor stays open while the caller saves results."""
+        after = -1
+        while block := self.outcomes(reuse, after):
+            after = block[-1].seq
+            chosen = [o for o in block if not o.known] if todo_only else block
+            if chosen:
+                yield chosen
+
+    def count(self, reuse: bool) -> dict[str, int]:
+        """How many files are to embed, known with a vector, known as skipped; and how many of
+        the previous index's images are gone."""
+        counts = {"todo": 0, "vectors": 0, "skipped": 0}
+        for block in self.all_outcomes(reuse):
+            for o in block:
+                key = ("vectors" if o.vector_row is not None or o.previous_row is not None
+                       else "skipped" if o.reason else "todo")
+                counts[key] += 1
+        (counts["removed"],) = self.db.execute(
+            "SELECT COUNT(*) FROM previous.items i WHERE NOT EXISTS "
+            "(SELECT 1 FROM present p WHERE p.path = i.path)").fetchone()
+        return counts
+
+    def save(self, results: list[tuple[Outcome, np.ndarray | None, str | None]]) -> None:
+        """Results of embedding, each (file, vector or None, reason or None): vectors first,
+        synced, then their records, in one commit."""
+        vectors = [vector for _, vector, _ in results if vector is not None]
+        rows = []
+        with open(self.vectors_path, "ab") as file:
+            if vectors:
+                file.write(np.asarray(vectors, self.dtype).tobytes())
+            file.flush()
+            os.fsync(file.fileno())
+        for outcome, vector, reason in results:
+            vrow = None
+            if vector is not None:
+                vrow, self.next_vrow = self.next_vrow, self.next_vrow + 1
+            rows.append((outcome.path, outcome.size, outcome.mtime_ns, reason, vrow))
+        self.db.executemany("INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?)", rows)
+        self.db.commit()
+
+    def vectors(self, rows: list[int]) -> np.ndarray:
+        """Rows of vectors.bin."""
+        if self._vectors is None:
+            self._vectors = MatrixRows(self.vectors_path, str(self.dtype), self.dim)
+        return self._vectors.read(rows)
+
+    def summary(self, reuse: bool, previous_count: int) -> Summary:
+        """Count the images, gather the skipped, and see whether the records would be the
+        previous generation's (`previous_count` images): every file kept its id, row and
+        record, none was added and none embedded anew."""
+        vectors, captioned, skipped, same = 0, False, [], True
+        for block in self.all_outcomes(reuse):
+            for o in block:
+                if not o.has_vector:
+                    if o.reason:
+                        skipped.append(Skipped(o.path, o.size, o.mtime_ns, o.reason))
+                    continue
+                same = same and o.vector_row is None and o.previous_row == vectors
+                vectors += 1
+                captioned = captioned or bool(o.caption)
+        if same and vectors == previous_count:
+            (changed,) = self.db.execute(
+                "SELECT COUNT(*) FROM present p JOIN previous.items i ON i.path = p.path "
+                "WHERE p.caption IS NOT i.caption").fetchone()
+            same = changed == 0
+        return Summary(vectors, captioned, skipped, same and vectors == previous_count)
+
+    def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
+        self.db.close()
+
+
+def items_of(outcomes: list[Outcome], first_row: int, next_id: int) -> tuple[list[Item], int]:
+    """The new generation's records of a block of files with vectors, rows from `first_row`,
+    new ids from `next_id`; returns them and the next free id."""
+    items = []
+    for row, o in enumerate(outcomes, first_row):
+        item_id = o.id
+        if item_id is None:
+            item_id, next_id = next_id, next_id + 1
+        items.append(Item(item_id, row, o.path, o.size, o.mtime_ns, o.caption))
+    return items, next_id
