@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h11
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Response
@@ -54,9 +55,9 @@ STALL = 30.0               # seconds a reader may read nothing of a response bef
 LINGER = 2.0               # seconds spent reading and dropping a body we will not use
 CHUNK = 256 * 2**10        # a file is sent this much at a time
 BACKLOG = 1024             # connections the kernel queues before they are accepted
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_TARGET = re.compile(rb"[\x21-\x7e]+")
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+# What h11 accepts, as RFC 9112 lets a server, but a proxy in front might read differently
+# (request smuggling): a bare CR or LF, a folded header line, control characters
+_AMBIGUOUS = re.compile(rb"\r(?!\n)|(?<!\r)\n|\r\n[ \t]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -171,25 +172,26 @@ class BadRequest(Exception):
 
 
 def parse_head(head: bytes) -> HttpRequest:
-    """A request line and its header fields (`head` ends with the blank line), strictly:
-    anything a proxy might read differently is refused rather than guessed at."""
-    request_line, *fields = head[:-4].split(b"\r\n")
-    parts = request_line.split(b" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not _TARGET.fullmatch(parts[1]):
-        raise BadRequest(http.HTTPStatus.BAD_REQUEST, "malformed request line")
-    method, target, version = parts
-    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+    """A request line and its header fields (`head` ends with the blank line), parsed by h11,
+    strictly: anything a proxy might read differently is refused rather than guessed at."""
+    if _AMBIGUOUS.search(head[:-4]):
+        raise BadRequest(http.HTTPStatus.BAD_REQUEST, "malformed request head")
+    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    parser.receive_data(head)
+    try:
+        event = parser.next_event()
+    except h11.RemoteProtocolError as error:
+        raise BadRequest(http.HTTPStatus(error.error_status_hint), str(error)) from None
+    if not isinstance(event, h11.Request):  # a head ends with the blank line: h11 has it all
+        raise BadRequest(http.HTTPStatus.BAD_REQUEST, "malformed request head")
+    if event.http_version not in (b"1.1", b"1.0"):
         raise BadRequest(http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/1.1 only")
-    if len(fields) > MAX_HEADERS:
+    if len(event.headers) > MAX_HEADERS:
         raise BadRequest(http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers")
-    headers = []
-    for line in fields:
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
-            raise BadRequest(http.HTTPStatus.BAD_REQUEST, "malformed header field")
-        headers.append((name.decode("ascii").lower(), value.strip(b" \t").decode("latin-1")))
-    return HttpRequest(method.decode("ascii"), target.decode("ascii"), version.decode("ascii"),
-                       tuple(headers))
+    headers = tuple((name.decode("ascii"), value.decode("latin-1"))
+                    for name, value in event.headers)  # names in lower case
+    return HttpRequest(event.method.decode("ascii"), event.target.decode("ascii"),
+                       "HTTP/" + event.http_version.decode("ascii"), headers)
 
 
 Handler = Callable[[WebSocket], Awaitable[None]]

@@ -187,3 +187,11 @@ def test_the_websockets_rule_sees_an_offender(tmp_path):
     assert websockets_misuses(module) == [
         "import of websockets.legacy.server", "Door subclasses ServerConnection",
         "line 5: .parser", "line 5: .parse", "line 6: .reader", "line 6: .recv_messages"]
+
+
+def test_http_heads_are_parsed_by_h11_not_by_a_parser_of_our_own():
+    modules = (REPO / "server").rglob("*.py")
+    readers = sorted(p.name for p in modules if "h11" in imported_modules(p))
+    assert readers == ["front.py"]
+    front = (REPO / "server" / "serve" / "front.py").read_text()
+    assert not re.search(r'split\(b" "\)|partition\(b":"\)', front)  # the old request-line code
