@@ -1,8 +1,8 @@
 """Index a gallery: embed every image of a folder (or a caption dataset) with the shipped model.
 
-    python -m scripts.index ~/Pictures --index runs/index/pictures
-    python -m scripts.index --dataset flickr8k --split test --index runs/index/flickr8k-test
-    python -m scripts.index --dataset tuxpaint --index runs/index/tuxpaint
+    python -m scripts.index ~/Pictures                     # into runs/index/Pictures
+    python -m scripts.index --dataset flickr8k --split test  # into runs/index/flickr8k-test
+    python -m scripts.index --dataset tuxpaint --index /elsewhere/tuxpaint
     python -m scripts.index /shared/photos --index /shared/index/photos --ray head:6379
 
 Run it again after adding, changing or deleting images: only those are (re)embedded. Ctrl-C or a
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from server.artifacts import DEFAULT_MODEL_DIR, load_word_space
-from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, TUXPAINT_STAMPS, open_dataset
+from server.artifacts import load_word_space
+from server.datasets import SHARED_FLICKR8K, TUXPAINT_STAMPS, open_dataset
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
 from server.serve.indexer import (
@@ -33,43 +33,16 @@ from server.serve.indexer import (
 )
 from server.serve.ray_indexer import RayEmbedder
 from server.serve.search import make_search
+from server.serve.settings import INDEXER, build_parser, default_index
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, nargs="?", help="a folder of images (recursive)")
-    parser.add_argument("--dataset", choices=DATASET_KINDS,
-                        help="index a caption dataset instead of a folder")
-    parser.add_argument("--path", type=Path, help="the dataset's root (default for flickr8k: "
-                        "../shared/datasets/flickr8k; for tuxpaint: the Debian stamps)")
-    parser.add_argument("--split", help="flickr8k split: train, dev or test")
-    parser.add_argument("--index", type=Path, required=True, help="the index folder to update")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--dtype", choices=("float32", "float16"),
-                        help="how vectors are stored (default: as the index has them, else "
-                        "float32)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--chunk-size", type=int, default=256,
-                        help="images per saved chunk: at most this much work is lost on a crash")
-    parser.add_argument("--workers", type=int, default=1, help="image decoding processes")
-    parser.add_argument("--rebuild", action="store_true",
-                        help="re-embed everything (needed after changing the model)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                        help="embed on Ray: alone, RAY_ADDRESS's cluster or a local Ray started "
-                        "for this run; with an ADDRESS (head:6379), that cluster's")
-    parser.add_argument("--actors", type=int, help="with --ray: embedding actors (default: one "
-                        "per CPU of the cluster)")
-    parser.add_argument("--search-index", action="store_true",
-                        help="then build the faiss index the server will search with, "
-                        "rather than at its first start (34 min at 10M images on 2 cores: "
-                        "docs/scale.md)")
-    parser.add_argument("--caption-weight", type=float, default=1.0,
-                        help="with --search-index: the server's --caption-weight")
+    parser = build_parser(INDEXER, "python -m scripts.index", __doc__)
     args = parser.parse_args(argv)
     if (args.folder is None) == (args.dataset is None):
         parser.error("give either a folder or --dataset")
+    if args.index is None:
+        args.index = default_index(args.folder, args.dataset, args.split)
     return args
 
 

@@ -36,7 +36,7 @@ from server.serve.retrieval import Retriever
 from server.serve.routes import Routes
 from server.serve.search import Backend, make_search
 from server.serve.sessions import Replier, Session, converse
-from server.serve.settings import DEFAULT_PORT, WEB_DIR
+from server.serve.settings import DEFAULT_CAPTION_WEIGHT, DEFAULT_PORT, WEB_DIR
 from server.serve.spelling import Speller
 from server.serve.uploads import Uploads
 from server.serve.websocket import WebSocket
@@ -87,7 +87,7 @@ class App:
 
 
 def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
-             backend: Backend = "auto", caption_weight: float = 1.0,
+             backend: Backend = "auto", caption_weight: float = DEFAULT_CAPTION_WEIGHT,
              fit: Fit | None = None, limits: Limits = DEFAULT_LIMITS) -> App:
     """Load the words, the CNN and the gallery, logging how long each took. `fit`: how the
     page shows pictures; None looks at the gallery (picture_fit)."""

@@ -1,9 +1,10 @@
-"""The server's settings: every default and its help in one table, the command line made from it.
+"""The settings of the server and of the indexer: every default and its help in one table per
+program, the command line made from it.
 
-`python -m server --help` prints this table. The port is DEFAULT_PORT, here and nowhere else in
-the server; paths never depend on where one stands: the model and the page are found from the
-package, and indexes live under the data directory (DATA_DIR: $WORDPIX_DATA, else `runs/` of
-the checkout the package is in).
+`python -m server --help` and `python -m scripts.index --help` print these tables. The port is
+DEFAULT_PORT, here and nowhere else in the server; paths never depend on where one stands: the
+model and the page are found from the package, and indexes live under the data directory
+(DATA_DIR: $WORDPIX_DATA, else `runs/` of the checkout the package is in).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 from server.artifacts import DEFAULT_MODEL_DIR
+from server.datasets import DATASET_KINDS
+from server.serve.indexer import IndexOptions
 from server.serve.limits import DEFAULT_LIMITS, MiB
 from server.serve.look import FITS
 from server.serve.search import Backend
@@ -25,6 +28,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # the page, beside the pa
 # the checkout's runs/ unless $WORDPIX_DATA says otherwise (docs/server.md, Settings)
 DATA_DIR = Path(os.environ.get("WORDPIX_DATA") or Path(__file__).resolve().parents[2] / "runs")
 INDEXES = DATA_DIR / "index"
+DEFAULT_CAPTION_WEIGHT = 1.0  # the server ranks by picture + this x caption
 
 
 def non_negative(text: str) -> float:
@@ -50,12 +54,16 @@ class Setting:
     type: Callable[[str], Any] | None = None
     choices: Sequence[str] | None = None
     action: Any = None              # argparse's: "append", "store_true", a class
+    nargs: str | None = None        # argparse's: "?" for an optional value (or positional)
+    const: Any = None               # the value of a flag given without its optional value
+    metavar: str | None = None
     group: str = ""                 # a section of --help ("" the first)
     exclusive: bool = False         # at most one of a group's exclusive settings
 
     def options(self) -> dict[str, Any]:
         given = {"default": self.default, "help": self.help, "type": self.type,
-                 "choices": self.choices, "action": self.action}
+                 "choices": self.choices, "action": self.action, "nargs": self.nargs,
+                 "const": self.const, "metavar": self.metavar}
         return {name: value for name, value in given.items() if value is not None}
 
 
@@ -80,8 +88,9 @@ SERVER = (
         Setting("--backend", "auto", "auto: exact up to 200,000 images, faiss IVF up to 1M, "
                 "compressed (IVF-PQ, memory-mapped: docs/scale.md) beyond",
                 choices=get_args(Backend)),
-        Setting("--caption-weight", 1.0, "for images with a caption, rank by picture + this x "
-                "caption (0: by the picture alone)" + _DEFAULT, type=non_negative),
+        Setting("--caption-weight", DEFAULT_CAPTION_WEIGHT, "for images with a caption, rank "
+                "by picture + this x caption (0: by the picture alone)" + _DEFAULT,
+                type=non_negative),
         Setting("--fit", None, "show pictures cropped to square tiles (cover) or whole "
                 "(contain); default: whole where most have transparency (clip art)", choices=FITS),
         Setting("--allow-origin", [], "another web origin allowed to connect (repeatable)",
@@ -124,10 +133,66 @@ SERVER = (
 )
 
 
+_INDEXING = IndexOptions()  # the indexer's defaults, as its library callers get them
+
+INDEXER = (
+    Group("", settings=(
+        Setting("folder", None, "a folder of images (recursive)", type=Path, nargs="?"),
+        Setting("--dataset", None, "index a caption dataset instead of a folder",
+                choices=DATASET_KINDS),
+        Setting("--path", None, "the dataset's root (default for flickr8k: "
+                "../shared/datasets/flickr8k; for tuxpaint: the Debian stamps)", type=Path),
+        Setting("--split", None, "flickr8k split: train, dev or test"),
+        Setting("--index", None, f"the index folder to update (default: {INDEXES}/NAME, NAME "
+                "the folder's name or the dataset's, with its split: where the server looks)",
+                type=Path),
+        Setting("--model", DEFAULT_MODEL_DIR, "the exported model's folder" + _DEFAULT,
+                type=Path),
+        Setting("--dtype", _INDEXING.dtype, "how vectors are stored (default: as the index "
+                "has them, else float32)", choices=("float32", "float16")),
+        Setting("--rebuild", _INDEXING.rebuild, "re-embed everything (needed after changing "
+                "the model); ids are kept", action="store_true"),
+        Setting("--quiet", not _INDEXING.progress, "no progress bar", action="store_true"),
+    )),
+    Group("speed", "how the work is cut (docs/gallery-index.md)", settings=(
+        Setting("--batch-size", _INDEXING.batch_size, "images per ONNX Runtime call"
+                + _DEFAULT, type=positive),
+        Setting("--chunk-size", _INDEXING.chunk_size, "images per saved chunk: at most this "
+                "much work is lost on a crash" + _DEFAULT, type=positive),
+        Setting("--workers", _INDEXING.workers, "image decoding processes" + _DEFAULT,
+                type=int),
+    )),
+    Group("ray", "embedding on a Ray cluster (pip install '.[scale]'; docs/scale.md)",
+          settings=(
+        Setting("--ray", None, "embed on Ray: alone, RAY_ADDRESS's cluster or a local Ray "
+                "started for this run; with an ADDRESS (head:6379), that cluster's",
+                nargs="?", const="", metavar="ADDRESS"),
+        Setting("--actors", None, "with --ray: embedding actors (default: one per CPU of the "
+                "cluster)", type=positive),
+    )),
+    Group("search", "the server's search index, made now rather than at its first start",
+          settings=(
+        Setting("--search-index", False, "then build the faiss index the server will search "
+                "with (34 min at 10M images on 2 cores: docs/scale.md)", action="store_true"),
+        Setting("--caption-weight", DEFAULT_CAPTION_WEIGHT, "with --search-index: the "
+                "server's --caption-weight" + _DEFAULT, type=non_negative),
+    )),
+)
+
+
+def default_index(folder: Path | None, dataset: str | None, split: str | None) -> Path:
+    """Where the indexer writes when not told: under INDEXES, named after the folder, or the
+    dataset with its split (flickr8k-test); the server serves the one built last there."""
+    if folder is not None:
+        return INDEXES / (folder.resolve().name or "gallery")
+    return INDEXES / "-".join(part for part in (dataset, split) if part)
+
+
 def build_parser(groups: Sequence[Group], prog: str, description: str | None
                  ) -> argparse.ArgumentParser:
     """The command line of a settings table: one option per setting, in its group."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     for group in groups:
         section: Any = parser.add_argument_group(group.title, group.description or None) \
             if group.title else parser

@@ -1,4 +1,5 @@
-"""The server's settings table: every option from it, with help, defaults from one place."""
+"""The settings tables of the server and the indexer: every option from them, with help, defaults
+from one place."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ import ast
 import pytest
 
 from server.__main__ import limits_from, parse_args
+from server.serve.indexer import IndexOptions
 from server.serve.limits import DEFAULT_LIMITS
-from server.serve.settings import DATA_DIR, DEFAULT_PORT, INDEXES, SERVER, WEB_DIR
+from server.serve.settings import (
+    DATA_DIR,
+    DEFAULT_PORT,
+    INDEXER,
+    INDEXES,
+    SERVER,
+    WEB_DIR,
+    build_parser,
+    default_index,
+)
 from tests.conftest import REPO
 
 
@@ -45,3 +56,22 @@ def test_the_port_is_written_in_one_place():
             if isinstance(node, ast.Constant) and node.value == DEFAULT_PORT:
                 found.append(path.relative_to(REPO).as_posix())
     assert found == ["server/serve/settings.py"]
+
+
+def test_the_indexer_has_a_table_too_with_the_library_defaults(tmp_path):
+    assert all(setting.help for group in INDEXER for setting in group.settings)
+    parser = build_parser(INDEXER, "python -m scripts.index", None)
+    args = parser.parse_args([str(tmp_path / "Holiday"), "--ray"])
+    defaults = IndexOptions()
+    assert (args.batch_size, args.chunk_size, args.workers, args.dtype, args.rebuild,
+            not args.quiet) == (defaults.batch_size, defaults.chunk_size, defaults.workers,
+                                defaults.dtype, defaults.rebuild, defaults.progress)
+    assert args.ray == "" and parser.parse_args([]).ray is None  # --ray alone: a local Ray
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--batch-size", "0"])
+
+
+def test_an_index_goes_where_the_server_looks_wherever_one_stands(tmp_path):
+    assert default_index(tmp_path / "Holiday", None, None) == INDEXES / "Holiday"
+    assert default_index(None, "flickr8k", "test") == INDEXES / "flickr8k-test"
+    assert default_index(None, "tuxpaint", None) == INDEXES / "tuxpaint"
