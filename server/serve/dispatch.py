@@ -15,20 +15,18 @@ from typing import cast
 from server.serve.batcher import Batcher
 from server.serve.limits import Clients
 from server.serve.protocol import (
-    DEFAULT_RESULTS,
-    DESCRIBE_WORDS,
     INTERNAL_ERROR,
-    MAX_DESCRIBE_WORDS,
-    MAX_ID,
-    MAX_IMAGE_ID,
-    MAX_RESULTS,
+    BrowseMessage,
     ClientError,
     Correction,
     Described,
+    DescribeMessage,
     ErrorReply,
     GalleryPage,
     Parsed,
+    ParseMessage,
     Pong,
+    QueryMessage,
     Reply,
     RequestId,
     Results,
@@ -38,10 +36,9 @@ from server.serve.protocol import (
     error_reply,
     image_url,
     is_upload,
+    read_request,
     request_id,
     result,
-    show,
-    whole_number,
 )
 from server.serve.query import QueryError, read, reading_fields
 from server.serve.retrieval import QueryRequest, Retriever
@@ -88,19 +85,16 @@ class Dispatcher:
 
     async def _dispatch(self, request: dict, known_id: RequestId, session: Session,
                         started: float) -> Reply:
-        kind = request.get("type")
-        if kind == "query":
-            return await self.query(request, known_id, session, started)
-        if kind == "browse":
-            return self.browse(request, known_id, session, started)
-        if kind == "describe":
-            return self.describe(request, known_id, started)
-        if kind == "ping":
-            return Pong(type="pong", id=known_id)
-        if kind == "parse":
-            return parsed(request, known_id)
-        raise ClientError("bad_type", f"unknown message type {show(kind)}: send "
-                                      '{"type": "query", "q": "beach+sunrise"}')
+        message = read_request(request, known_id)
+        if isinstance(message, QueryMessage):
+            return await self.query(message, session, started)
+        if isinstance(message, BrowseMessage):
+            return self.browse(message, session, started)
+        if isinstance(message, DescribeMessage):
+            return self.describe(message, started)
+        if isinstance(message, ParseMessage):
+            return parsed(message)
+        return Pong(type="pong", id=message.id)
 
     def _admit(self, session: Session) -> None:
         """Refuse the message if its client address has used up its share of the server."""
@@ -109,21 +103,13 @@ class Dispatcher:
             raise ClientError("busy", f"too much work from {session.ticket.address}: retry in "
                                       f"{math.ceil(wait * 1e3)} ms", retry=wait)
 
-    async def query(self, request: dict, known_id: RequestId, session: Session,
-                    started: float) -> Results:
-        text = request.get("q")
-        if not isinstance(text, str):
-            raise ClientError("bad_request", 'a query message needs "q": the query text')
-        k = whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
-        exclude = request.get("exclude_query_images", True)
-        if not isinstance(exclude, bool):
-            raise ClientError("bad_request", '"exclude_query_images" must be true or false')
+    async def query(self, message: QueryMessage, session: Session, started: float) -> Results:
         answer, work = await self.batcher.answer(
-            QueryRequest(text, dict(session.uploads), k, exclude_query_images=exclude),
-            session.ticket)
+            QueryRequest(message.q, dict(session.uploads), message.k,
+                         exclude_query_images=message.exclude_query_images), session.ticket)
         session.cost += work
         return Results(
-            type="results", id=known_id, q=text, query=answer.query, terms=answer.terms,
+            type="results", id=message.id, q=message.q, query=answer.query, terms=answer.terms,
             corrections=[Correction({"from": typed, "to": used})
                          for typed, used in answer.corrections],
             suggestions=[Suggestion(word=word, alternatives=others)
@@ -131,29 +117,22 @@ class Dispatcher:
             results=[result(hit.id, hit.score, hit.caption) for hit in answer.hits],
             nearest_words=answer.nearest_words, ms=elapsed_ms(started, time.perf_counter()))
 
-    def browse(self, request: dict, known_id: RequestId, session: Session,
-               started: float) -> GalleryPage:
+    def browse(self, message: BrowseMessage, session: Session, started: float) -> GalleryPage:
         """A page of the gallery in id order, for the grid before any query: the images after
         the id `after` (a key, so any page costs the same)."""
-        if "offset" in request:
-            raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
-                                             'you have (0 for the first page), not "offset"')
-        k = whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS)
-        after = whole_number(request, "after", 0, 0, MAX_ID)
-        items = self.gallery.page(after, k + 1)  # one more: is there a next page?
+        k = message.k
+        items = self.gallery.page(message.after, k + 1)  # one more: is there a next page?
         session.cost += time.perf_counter() - started
-        return GalleryPage(type="gallery", id=known_id, after=after,
+        return GalleryPage(type="gallery", id=message.id, after=message.after,
                            next=items[k - 1].id if len(items) > k else None,
                            total=len(self.gallery),
                            results=[result(item.id, None, item.caption) for item in items[:k]],
                            ms=elapsed_ms(started, time.perf_counter()))
 
-    def describe(self, request: dict, known_id: RequestId, started: float) -> Described:
+    def describe(self, message: DescribeMessage, started: float) -> Described:
         """A gallery image's caption and nearest words, for the page's preview."""
-        image = whole_number(request, "image", 0, 1, MAX_IMAGE_ID)
-        k = whole_number(request, "k", DESCRIBE_WORDS, 1, MAX_DESCRIBE_WORDS)
-        item, nearest, picture = self.retriever.describe(image, k)
-        reply = Described(type="described", id=known_id, image=item.id, caption=item.caption,
+        item, nearest, picture = self.retriever.describe(message.image, message.k)
+        reply = Described(type="described", id=message.id, image=item.id, caption=item.caption,
                           url=image_url(item.id), nearest_words=nearest,
                           ms=elapsed_ms(started, time.perf_counter()))
         if picture != nearest:  # the caption moves it: say what the picture alone is near
@@ -193,10 +172,7 @@ def _client_error(error: ClientError | QueryError, known_id: RequestId,
     return reply
 
 
-def parsed(request: dict, known_id: RequestId) -> Parsed:
+def parsed(message: ParseMessage) -> Parsed:
     """A `parse` request's reply: how the query reads, without running it (the page's terms)."""
-    text = request.get("q")
-    if not isinstance(text, str):
-        raise ClientError("bad_request", 'a parse message needs "q": the query text')
-    return cast(Parsed, {"type": "parsed", "id": known_id, "q": text}
-                | reading_fields(read(text)))
+    return cast(Parsed, {"type": "parsed", "id": message.id, "q": message.q}
+                | reading_fields(read(message.q)))

@@ -1,5 +1,6 @@
-"""The WebSocket protocol's messages (docs/protocol.md), in one place: the replies the server
-sends as typed dicts, the error codes, the protocol's limits, and strict JSON both ways.
+"""The WebSocket protocol's messages (docs/protocol.md), in one place: the requests a client
+sends as typed records (`read_request` validates them), the replies the server sends as typed
+dicts, the error codes, the protocol's limits, and strict JSON both ways.
 
 A request is a JSON object read strictly (`decode_request`): NaN, Infinity, numbers out of
 range and integers of more digits than Python reads are `bad_json` like any other text that is
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS
@@ -150,6 +152,50 @@ class ErrorReply(TypedDict):
 Reply = Results | GalleryPage | Described | Uploaded | Pong | Parsed | ErrorReply
 
 
+@dataclass(frozen=True)
+class QueryMessage:
+    """`{"type": "query", "q": "beach+sunrise", "k": 24}`: rank the gallery."""
+
+    id: RequestId
+    q: str
+    k: int = DEFAULT_RESULTS
+    exclude_query_images: bool = True  # leave out the gallery images the query names
+
+
+@dataclass(frozen=True)
+class BrowseMessage:
+    """`{"type": "browse", "after": 0}`: a page of the gallery in id order, after an id."""
+
+    id: RequestId
+    after: int = 0
+    k: int = DEFAULT_RESULTS
+
+
+@dataclass(frozen=True)
+class DescribeMessage:
+    """`{"type": "describe", "image": 12}`: an image's caption and nearest words."""
+
+    id: RequestId
+    image: int
+    k: int = DESCRIBE_WORDS
+
+
+@dataclass(frozen=True)
+class PingMessage:
+    id: RequestId
+
+
+@dataclass(frozen=True)
+class ParseMessage:
+    """`{"type": "parse", "q": "..."}`: how a query reads, without running it."""
+
+    id: RequestId
+    q: str
+
+
+Request = QueryMessage | BrowseMessage | DescribeMessage | PingMessage | ParseMessage
+
+
 class ClientError(Exception):
     """A client's mistake: answered with an error reply, and nothing else changes."""
 
@@ -196,6 +242,41 @@ def decode_request(message: str | bytes) -> dict:
     if not isinstance(request, dict):
         raise ClientError("bad_json", "the message must be a JSON object")
     return request
+
+
+def read_request(request: dict, known_id: RequestId) -> Request:
+    """A decoded request as its typed message, its fields checked (`bad_request`, `bad_type`);
+    `known_id` is its `request_id`."""
+    kind = request.get("type")
+    if kind == "query":
+        exclude = request.get("exclude_query_images", True)
+        if not isinstance(exclude, bool):
+            raise ClientError("bad_request", '"exclude_query_images" must be true or false')
+        return QueryMessage(known_id, _text(request, "query"),
+                            whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS), exclude)
+    if kind == "browse":
+        if "offset" in request:
+            raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
+                                             'you have (0 for the first page), not "offset"')
+        return BrowseMessage(known_id, whole_number(request, "after", 0, 0, MAX_ID),
+                             whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS))
+    if kind == "describe":
+        return DescribeMessage(known_id, whole_number(request, "image", 0, 1, MAX_IMAGE_ID),
+                               whole_number(request, "k", DESCRIBE_WORDS, 1,
+                                            MAX_DESCRIBE_WORDS))
+    if kind == "ping":
+        return PingMessage(known_id)
+    if kind == "parse":
+        return ParseMessage(known_id, _text(request, "parse"))
+    raise ClientError("bad_type", f"unknown message type {show(kind)}: send "
+                                  '{"type": "query", "q": "beach+sunrise"}')
+
+
+def _text(request: dict, kind: str) -> str:
+    text = request.get("q")
+    if not isinstance(text, str):
+        raise ClientError("bad_request", f'a {kind} message needs "q": the query text')
+    return text
 
 
 def is_upload(message: str | bytes) -> bool:

@@ -9,12 +9,18 @@ import pytest
 from server.serve.protocol import (
     MAX_ID,
     MAX_TEXT_MESSAGE,
+    BrowseMessage,
     ClientError,
+    DescribeMessage,
+    ParseMessage,
+    PingMessage,
     Pong,
+    QueryMessage,
     decode_request,
     encode_reply,
     error_reply,
     is_upload,
+    read_request,
     request_id,
     show,
     whole_number,
@@ -78,3 +84,35 @@ def test_replies_are_strict_json_and_one_that_cannot_be_is_an_internal_error():
 def test_a_shown_value_is_cut_short():
     assert show("x" * 10) == "'xxxxxxxxxx'"
     assert len(show("x" * 1000)) == 60 and show("x" * 1000).endswith("...")
+
+
+def test_each_request_is_read_as_its_typed_message_with_its_defaults():
+    def read(text: str):
+        request = decode_request(text)
+        return read_request(request, request_id(request))
+
+    assert read('{"type": "query", "q": "dog", "id": 7}') == QueryMessage(7, "dog", 24, True)
+    assert read('{"type": "query", "q": "dog", "k": 3, "exclude_query_images": false}') == \
+        QueryMessage(None, "dog", 3, False)
+    assert read('{"type": "browse", "after": 40, "id": "a"}') == BrowseMessage("a", 40, 24)
+    assert read('{"type": "describe", "image": 12, "k": 5}') == DescribeMessage(None, 12, 5)
+    assert read('{"type": "ping"}') == PingMessage(None)
+    assert read('{"type": "parse", "q": "car-yellow"}') == ParseMessage(None, "car-yellow")
+
+
+@pytest.mark.parametrize(("request_", "code", "says"), [
+    ({"type": "query"}, "bad_request", 'needs "q"'),
+    ({"type": "query", "q": 3}, "bad_request", 'needs "q"'),
+    ({"type": "query", "q": "a", "k": 0}, "bad_request", '"k" must be a whole number'),
+    ({"type": "query", "q": "a", "exclude_query_images": 1}, "bad_request", "true or false"),
+    ({"type": "browse", "offset": 24}, "bad_request", 'send "after"'),
+    ({"type": "describe"}, "bad_request", '"image" must be'),
+    ({"type": "describe", "image": 10**9}, "bad_request", '"image" must be'),
+    ({"type": "parse"}, "bad_request", 'a parse message needs "q"'),
+    ({"type": "search", "q": "a"}, "bad_type", "unknown message type 'search'"),
+    ({"q": "a"}, "bad_type", "unknown message type None"),
+])
+def test_a_request_with_wrong_fields_is_refused_saying_which(request_, code, says):
+    with pytest.raises(ClientError) as refused:
+        read_request(request_, None)
+    assert refused.value.code == code and says in str(refused.value)
