@@ -85,6 +85,32 @@ def in_process(index: Path, queries: list[str], batch: int = 32) -> tuple[float,
     return float(np.percentile(times, 50) * 1e3), batched * 1e3
 
 
+def profile(index: Path, queries: list[str], rows: int = 12) -> None:
+    """Where an in-process answer's time goes: cProfile's own time per function, per query."""
+    import cProfile
+    import pstats
+
+    words = load_word_space()
+    gallery = Gallery(index)
+    retriever = Retriever(words, gallery, make_search(gallery.vectors))
+    for query in queries[:100]:
+        retriever.answer(query)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for query in queries:
+        retriever.answer(query)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    own = sorted(((entry[2], f"{Path(where[0]).name}:{where[1]}({where[2]})")
+                  for where, entry in stats.items()), reverse=True)
+    total = sum(seconds for seconds, _ in own)
+    print(f"\n## Where an answer goes (cProfile, {len(queries):,} queries, one at a time; "
+          f"{total / len(queries) * 1e3:.3f} ms a query under the profiler)")
+    print("| function | own time a query | share |\n|---|---|---|")
+    for seconds, name in own[:rows]:
+        print(f"| `{name}` | {seconds / len(queries) * 1e6:.0f} us | {seconds / total:.0%} |")
+
+
 async def round_trips(url: str, queries: list[str]) -> list[float]:
     async with connect(url, compression=None) as websocket:
         await websocket.recv()  # hello
@@ -160,6 +186,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--port", type=int, default=9997)
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile the in-process answer: where its time goes")
     add_record_arg(parser)
     args = parser.parse_args()
     with recorded(args, "bench_server"):
@@ -167,6 +195,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as directory:
             index = Path(directory)
             make_gallery(index, args.images)
+            if args.profile:
+                profile(index, queries)
+                return
             floor, batched = in_process(index, queries)
             server = start_server(index, args.port, index / "server.log")
             try:
