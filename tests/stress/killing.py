@@ -70,19 +70,24 @@ def kill_during_index(folder: Path, work: Path, rounds: int, seed: int = 0) -> K
     report = KillReport()
     index, clean = work / "index", work / "clean"
     duration = build(folder, work / "timing")
+    photos = len(list(folder.glob("*.jpg")))
+    todo = photos  # what the next run has to embed: its kill moment is drawn over its length
     while report.killed < rounds and report.runs < 3 * rounds:
         number = report.runs
         report.runs += 1
+        saved_before = saved_results(index)
         process = subprocess.Popen(index_command(folder, index), cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if _wait(process, rng.uniform(0.3, duration * 0.95)):
+        if _wait(process, rng.uniform(0.3, max(0.6, duration * 0.95 * todo / photos))):
             _change_photos(folder, rng, number)  # it finished: give the next run work
+            todo = max(1, photos // 2)
         else:
             report.killed += 1
             workers = [child.pid for child in Target(0, process.pid).children()]
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             report.workers_outlived += len(_still_running(workers, within=1.0))
+            todo = max(1, todo - (saved_results(index) - saved_before))
         problem = check_index(index)
         report.intact += problem is None
         if problem is not None:
