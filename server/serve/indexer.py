@@ -120,8 +120,10 @@ def _walk(folder: Path, captions: dict[Path, str] | None) -> Iterator[SourceImag
     names = {entry.name for entry in entries}
     for entry in entries:
         path = Path(entry.path)
-        if entry.is_dir():
+        if entry.is_dir(follow_symlinks=False):
             yield from _walk(path, captions)
+        elif entry.is_dir():
+            continue  # a link to a folder is not followed (as os.walk): it could loop
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             if captions is not None:
                 caption = captions.get(path)

@@ -361,6 +361,8 @@ def test_scan_folder_reads_captions_tsv_and_skips_hidden(tmp_path):
     _save(cat, tmp_path / "b.png")
     _save(cat, tmp_path / ".cache" / "thumb.jpg")
     (tmp_path / "captions.tsv").write_text("a/cat.jpg\ta cat on a sofa\na/cat.jpg\tstriped\n")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path)  # a link to a folder above: never followed
+    (tmp_path / "c.jpg").symlink_to(tmp_path / "a")  # a link to a folder, named as an image
     sources = scan_folder(tmp_path)
     assert [(s.path.relative_to(tmp_path).as_posix(), s.caption) for s in sources] == [
         ("a/cat.jpg", "a cat on a sofa"), ("b.png", None)]
