@@ -74,12 +74,22 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Summary:
-    """What the new generation would hold, from one pass over the work."""
+    """What the new generation would hold, from one pass over the work (`Work.summary`)."""
 
-    vectors: int  # images
-    captioned: bool  # some image has a caption
+    vectors: int  # images with a vector
+    captioned: bool  # some image with a vector has a caption
     skipped: list[Skipped]
     same_records: bool  # the previous generation's records, row for row
+    todo: int = 0  # files to embed still
+    removed: int = 0  # images of the previous generation no longer present
+
+    def after_embedding(self, embedded: int, failed: list[Skipped], captioned: bool
+                        ) -> Summary:
+        """The summary once the `todo` files are embedded (`embedded` of them, with some
+        caption among them if `captioned`) or `failed`: derived, not a second pass."""
+        return Summary(self.vectors + embedded, self.captioned or captioned,
+                       [*self.skipped, *failed], self.same_records and embedded == 0, 0,
+                       self.removed)
 
 
 def _outcome(row: tuple) -> Outcome:
@@ -173,20 +183,6 @@ class Work:
             if chosen:
                 yield chosen
 
-    def count(self, reuse: bool) -> dict[str, int]:
-        """How many files are to embed, known with a vector, known as skipped; and how many of
-        the previous index's images are gone."""
-        counts = {"todo": 0, "vectors": 0, "skipped": 0}
-        for block in self.all_outcomes(reuse):
-            for o in block:
-                key = ("vectors" if o.vector_row is not None or o.previous_row is not None
-                       else "skipped" if o.reason else "todo")
-                counts[key] += 1
-        (counts["removed"],) = self.db.execute(
-            "SELECT COUNT(*) FROM previous.items i WHERE NOT EXISTS "
-            "(SELECT 1 FROM present p WHERE p.path = i.path)").fetchone()
-        return counts
-
     def save(self, results: list[tuple[Outcome, np.ndarray | None, str | None]]) -> None:
         """Results of embedding, each (file, vector or None, reason or None): vectors first,
         synced, then their records, in one commit."""
@@ -212,15 +208,18 @@ class Work:
         return self._vectors.read(rows)
 
     def summary(self, reuse: bool, previous_count: int) -> Summary:
-        """Count the images, gather the skipped, and see whether the records would be the
-        previous generation's (`previous_count` images): every file kept its id, row and
+        """One pass over the work: what is to embed, what has a vector (and a caption), what is
+        skipped, how many of the previous index's images are gone, and whether the records are
+        the previous generation's (`previous_count` images): every file kept its id, row and
         record, none was added and none embedded anew."""
-        vectors, captioned, skipped, same = 0, False, [], True
+        vectors, todo, captioned, skipped, same = 0, 0, False, [], True
         for block in self.all_outcomes(reuse):
             for o in block:
                 if not o.has_vector:
                     if o.reason:
                         skipped.append(Skipped(o.path, o.size, o.mtime_ns, o.reason))
+                    else:
+                        todo += 1
                     continue
                 same = same and o.vector_row is None and o.previous_row == vectors
                 vectors += 1
@@ -230,7 +229,11 @@ class Work:
                 "SELECT COUNT(*) FROM present p JOIN previous.items i ON i.path = p.path "
                 "WHERE p.caption IS NOT i.caption").fetchone()
             same = changed == 0
-        return Summary(vectors, captioned, skipped, same and vectors == previous_count)
+        (removed,) = self.db.execute(
+            "SELECT COUNT(*) FROM previous.items i WHERE NOT EXISTS "
+            "(SELECT 1 FROM present p WHERE p.path = i.path)").fetchone()
+        return Summary(vectors, captioned, skipped, same and vectors == previous_count, todo,
+                       removed)
 
     def close(self) -> None:
         if self._vectors is not None:

@@ -54,7 +54,7 @@ from server.serve.gallery import (
     MatrixRows,
     Skipped,
 )
-from server.serve.index_work import BLOCK, Outcome, Work, items_of
+from server.serve.index_work import BLOCK, Outcome, Summary, Work, items_of
 from server.serve.workers import die_with_parent
 from server.wordspace import WordSpace
 
@@ -243,6 +243,7 @@ class _Previous:
     count: int
     manifest: dict
     captioned: bool
+    skipped: list[Skipped]
 
 
 def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
@@ -268,12 +269,15 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
         try:
             unreadable = _record_sources(work, sources, root)
             report = IndexReport(skipped=list(unreadable))
-            counts = work.count(reuse)
-            report.reused, report.removed = counts["vectors"], counts["removed"]
-            if counts["todo"]:
-                _embed(work, root, reuse, counts["todo"], encoder, options, embedder, report)
-            report.total = _assemble(work, reuse, root, index_dir, encoder, words, dtype,
-                                     previous, unreadable)
+            found = work.summary(reuse, previous.count if previous else -1)
+            report.reused, report.removed = found.vectors, found.removed
+            if found.todo:
+                captioned = _embed(work, root, reuse, found.todo, encoder, options, embedder,
+                                   report)
+                found = found.after_embedding(report.embedded,
+                                              report.skipped[len(unreadable):], captioned)
+            report.total = _assemble(work, found, reuse, root, index_dir, encoder, words,
+                                     dtype, previous, unreadable)
         finally:
             work.close()
         shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)
@@ -344,16 +348,18 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previo
     previous = _Previous(index_dir / f"items-{generation}.sqlite",
                          index_dir / f"embeddings-{generation}.npy",
                          gallery.manifest["next_id"], len(gallery), gallery.manifest,
-                         gallery.caption_vectors is not None)
+                         gallery.caption_vectors is not None, gallery.skipped())
     gallery.close()
     return previous
 
 
 def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder,
-           options: IndexOptions, embedder: Embedder, report: IndexReport) -> None:
-    """Embed every file the work does not know yet, saving a chunk every chunk_size."""
+           options: IndexOptions, embedder: Embedder, report: IndexReport) -> bool:
+    """Embed every file the work does not know yet, saving a chunk every chunk_size; returns
+    whether some image embedded has a caption."""
     pending = (o for block in work.all_outcomes(reuse, todo_only=True) for o in block)
     chunk: list[tuple[Outcome, np.ndarray | None, str | None]] = []
+    captioned = False
     with tqdm(total=todo, unit="img", desc="embedding", disable=not options.progress) as bar:
         while window := list(islice(pending, WINDOW)):
             paths = [root / o.path for o in window]
@@ -365,6 +371,7 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
                     chunk.append((outcome, vectors.get(position), reason))
                     if reason is None:
                         report.embedded += 1
+                        captioned = captioned or bool(outcome.caption)
                     else:
                         report.skipped.append(Skipped(outcome.path, outcome.size,
                                                       outcome.mtime_ns, reason))
@@ -375,19 +382,19 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
                 bar.update(len(batch.positions) + len(batch.failed))
     if chunk:
         work.save(chunk)
+    return captioned
 
 
-def _assemble(work: Work, reuse: bool, root: Path, index_dir: Path, encoder: ImageEncoder,
-              words: WordSpace | None, dtype: str, previous: _Previous | None,
-              unreadable: list[Skipped]) -> int:
-    """Write the new generation, a block at a time, unless the current one holds exactly that
-    already; returns how many images it holds."""
-    summary = work.summary(reuse, previous.count if previous else -1)
+def _assemble(work: Work, summary: Summary, reuse: bool, root: Path, index_dir: Path,
+              encoder: ImageEncoder, words: WordSpace | None, dtype: str,
+              previous: _Previous | None, unreadable: list[Skipped]) -> int:
+    """Write the new generation (`summary`: what it holds), a block at a time, unless the
+    current one holds exactly that already; returns how many images it holds."""
     skipped = sorted({s.path: s for s in [*unreadable, *summary.skipped]}.values())
     captioned = words is not None and summary.captioned
     if (reuse and previous is not None and summary.same_records and
             previous.manifest.get("dtype") == dtype and previous.manifest["root"] == str(root)
-            and previous.captioned == captioned and _skipped_in(previous) == skipped):
+            and previous.captioned == captioned and previous.skipped == skipped):
         log.info("nothing changed: the index stays as it was")
         return summary.vectors
     kept = MatrixRows(previous.embeddings) if previous and reuse else None
@@ -418,11 +425,3 @@ def _vectors_of(outcomes: list[Outcome], work: Work, kept: MatrixRows | None, di
         assert kept is not None, "a kept vector without a previous index"
         vectors[old] = kept.read([outcomes[i].previous_row for i in old])  # type: ignore[misc]
     return vectors
-
-
-def _skipped_in(previous: _Previous) -> list[Skipped]:
-    gallery = Gallery(previous.items.parent)
-    try:
-        return gallery.skipped()
-    finally:
-        gallery.close()

@@ -85,8 +85,10 @@ def test_each_file_present_gets_its_fate_from_one_join(tmp_path):
     assert fates == {"a.jpg": (1, 0, None), "c.jpg": (3, None, None),
                      "new.jpg": (None, None, None), "bad.jpg": (None, None, "not an image"),
                      "fifo.jpg": (None, None, None)}
-    assert work.count(reuse=True) == {"todo": 3, "vectors": 1, "skipped": 1, "removed": 1}
-    assert work.count(reuse=False)["todo"] == 5  # a rebuild embeds everything
+    found = work.summary(reuse=True, previous_count=3)
+    assert (found.todo, found.vectors, found.removed, found.same_records) == (3, 1, 1, False)
+    assert [s.path for s in found.skipped] == ["bad.jpg"]
+    assert work.summary(reuse=False, previous_count=3).todo == 5  # a rebuild embeds everything
     assert [o.path for o in next(work.all_outcomes(True, todo_only=True))] == \
         ["c.jpg", "new.jpg", "fifo.jpg"]
     work.close()
@@ -113,7 +115,7 @@ def test_saved_results_survive_a_kill_and_a_torn_tail_is_cut(tmp_path):
     # a different dtype or model makes the saved results useless: they go
     other = open_work(tmp_path, "float32")
     other.add_present([("0.jpg", 0, 0, None)])
-    assert other.count(reuse=True)["todo"] == 1
+    assert other.summary(reuse=True, previous_count=-1).todo == 1
     other.close()
 
 
@@ -125,7 +127,7 @@ def test_a_file_changed_since_a_killed_run_is_embedded_again(tmp_path):
     work.close()
     again = open_work(tmp_path)
     again.add_present([("a.jpg", 1, 2, None)])  # touched after the kill
-    assert again.count(reuse=True)["todo"] == 1
+    assert again.summary(reuse=True, previous_count=-1).todo == 1
     again.close()
 
 
@@ -138,5 +140,7 @@ def test_new_files_get_ids_never_used_and_kept_ones_keep_theirs(tmp_path):
     assert [(i.id, i.row, i.path) for i in items] == [(2, 0, "b.jpg"), (3, 1, "z.jpg")]
     assert next_id == 4
     summary = work.summary(reuse=True, previous_count=2)
-    assert (summary.vectors, summary.same_records) == (1, False)  # z.jpg is not embedded yet
+    assert (summary.vectors, summary.todo, summary.same_records) == (1, 1, False)
+    after = summary.after_embedding(1, [], captioned=False)  # z.jpg embedded
+    assert (after.vectors, after.todo, after.same_records) == (2, 0, False)
     work.close()
