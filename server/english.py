@@ -25,6 +25,8 @@ from server.text import normalize_word
 from server.vectors import normalized
 from server.wordspace import WordSpace
 
+MAPPED_CACHE = 4096  # English words kept mapped for the next query (at 400 dims: ~7 MB)
+
 
 @dataclass(frozen=True)
 class BlendMap:
@@ -63,6 +65,7 @@ class EnglishWords:
         shared = [w for w in word_space.words if w in self.index]
         self._anchors = normalized(self.vectors[[self.index[w] for w in shared]])
         self._targets = normalized(word_space.matrix[[word_space.index[w] for w in shared]])
+        self._mapped: dict[str, np.ndarray] = {}  # words mapped so far (a query's cost: ~0.1 ms)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -75,9 +78,16 @@ class EnglishWords:
         key = normalize_word(word)
         if key not in self.index:
             raise KeyError(f"{word!r} is not in the English vocabulary")
+        if (known := self._mapped.get(key)) is not None:
+            return known
         glove = np.asarray(self.vectors[self.index[key]], np.float32)[None]
         mapped = blend(glove, self._anchors, self._targets, self.how)[0]
-        return mapped if self.concepts is None else self.concepts.relift(mapped, key)
+        mapped = mapped if self.concepts is None else self.concepts.relift(mapped, key)
+        if len(self._mapped) >= MAPPED_CACHE:
+            self._mapped.clear()
+        mapped.flags.writeable = False  # handed to every query that asks for the word
+        self._mapped[key] = mapped
+        return mapped
 
     @classmethod
     def load(cls, directory: Path, word_space: WordSpace) -> EnglishWords | None:
@@ -108,7 +118,7 @@ def joint_word(word: str, word_space: WordSpace, english: EnglishWords | None
     """(where its vector came from, its unit vector) for a word the way a query reads it: the
     captions' own word, else general English's; None for a word neither knows."""
     if word in word_space:
-        return "captions", normalized(word_space.word_vector(word))
+        return "captions", word_space.unit_vector(word)
     if english is not None and word in english:
         return "english", english.joint_vector(word)
     return None

@@ -88,6 +88,13 @@ class WordSpace:
             raise KeyError(f"{word!r} is not in the vocabulary")
         return self.matrix[self.index[key]]
 
+    def unit_vector(self, word: str) -> np.ndarray:
+        """`word_vector` scaled to unit length, from the rows normalized once (read-only)."""
+        key = normalize_word(word)
+        if key not in self.index:
+            raise KeyError(f"{word!r} is not in the vocabulary")
+        return self._unit_vectors[self.index[key]]
+
     def fit_idf(self, captions: Iterable[str]) -> None:
         """Inverse document frequencies of the vocabulary words, one caption per document.
 
@@ -148,8 +155,10 @@ class WordSpace:
 
     @cached_property
     def _unit_vectors(self) -> np.ndarray:
-        """Unit-length rows, computed once."""
-        return normalized(self.matrix)
+        """Unit-length rows, computed once; read-only, as they are handed out by row."""
+        units = normalized(self.matrix)
+        units.flags.writeable = False
+        return units
 
     def save(self, path: Path) -> None:
         """One `.npz`: the words, the matrix and the idf weights (NaN where a word has none)."""

@@ -39,6 +39,7 @@ from server.serve.protocol import (
     read_request,
     request_id,
     result,
+    results,
 )
 from server.serve.query import QueryError, read, reading_fields
 from server.serve.retrieval import QueryRequest, Retriever
@@ -114,7 +115,7 @@ class Dispatcher:
                          for typed, used in answer.corrections],
             suggestions=[Suggestion(word=word, alternatives=others)
                          for word, others in answer.suggestions],
-            results=[result(hit.id, hit.score, hit.caption) for hit in answer.hits],
+            results=results(answer.matches, answer.scores),
             nearest_words=answer.nearest_words, ms=elapsed_ms(started, time.perf_counter()))
 
     def browse(self, message: BrowseMessage, session: Session, started: float) -> GalleryPage:
