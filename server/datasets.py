@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 DATASET_KINDS: tuple[str, ...] = ("flickr8k", "instacities", "coco", "folder", "tuxpaint")
 FLICKR8K_SPLITS: tuple[str, ...] = ("train", "dev", "test")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".heic",
+                            ".heif"})
 
 FLICKR8K_TOKEN_FILE = "Flickr8k.token.txt"
 FLICKR8K_LAYOUT = "the Flickr8k layout (Flickr8k.token.txt, Flickr_8k.*Images.txt, images/)"

@@ -10,11 +10,22 @@ broken or hostile ones raise `BadImage` with a reason, never anything else.
 from __future__ import annotations
 
 import io
+import math
+import time
 import warnings
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps
+import pillow_heif
+from PIL import ExifTags, Image, ImageOps
+
+# HEIC/HEIF (phones' photos) through Pillow, as one more format: the primary image only (no
+# embedded thumbnails, depth or auxiliary images to decode)
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+T = TypeVar("T")
 
 # 64 megapixels: a 9000 x 7000 camera photo passes, a decompression bomb (a small file that
 # claims to be 30000 x 30000) is refused before a single pixel is decoded.
@@ -23,7 +34,15 @@ MAX_PIXELS = 64_000_000
 
 # Only the formats of photos on disk and on the web: Pillow can open many more (TIFF, EPS, ICO,
 # ...), and some of those run external programs or rarely-exercised decoders.
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "HEIF")
+# What browsers show as they are: the page previews anything else (HEIC) by its thumbnail
+BROWSER_FORMATS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
+
+# Thumbnails, made as each image is decoded for the network (docs/gallery-index.md): the
+# long side in pixels, and the JPEG quality. JPEG rather than WebP: 3-4x faster to encode here,
+# and every browser shows it.
+THUMBNAIL_SIDE = 400
+THUMBNAIL_QUALITY = 80
 
 
 class BadImage(ValueError):
@@ -43,6 +62,72 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
     A file that cannot be read raises BadImage starting "cannot read" (worth retrying later);
     every other reason is about the file's content.
     """
+    return _opened(source, max_memory,
+                   lambda image: _decode(image, draft_size, max_pixels, max_memory))
+
+
+class Photo(NamedTuple):
+    """What the indexer takes from one decoding of a file (`read_photo`)."""
+
+    input: np.ndarray  # the network's input (`to_array`)
+    thumbnail: bytes  # a JPEG, upright, THUMBNAIL_SIDE on its long side at most (b"": none asked)
+    taken: str  # when: EXIF DateTimeOriginal (else DateTime), else the file's mtime, ISO 8601
+
+
+def read_photo(path: Path, size: int, thumbnail_side: int = THUMBNAIL_SIDE,
+               max_pixels: int = MAX_PIXELS) -> Photo:
+    """Decode a gallery file once into its network input, its thumbnail and its date.
+
+    Decoding shrinks what is larger than both need (`open_image`'s draft), so a 12-megapixel
+    JPEG still decodes at 1/8 scale. Raises BadImage as `open_image` does.
+    """
+    def photo(image: Image.Image) -> Photo:
+        taken = exif_date(image)
+        upright = _decode(image, size, max_pixels, None, long_side=thumbnail_side)
+        if taken is None:
+            taken = _file_date(path)
+        return Photo(to_array(upright, size),
+                     thumbnail_jpeg(upright, thumbnail_side) if thumbnail_side else b"", taken)
+
+    return _opened(path, None, photo)
+
+
+def thumbnail_jpeg(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:
+    """An RGB image shrunk to `side` on its long side (never enlarged), as JPEG bytes."""
+    small = flatten_alpha(image)  # a copy: shrinking in place leaves `image` as it was
+    small.thumbnail((side, side), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
+
+
+_DATE_ORIGINAL, _DATE = 36867, 306  # EXIF tags: DateTimeOriginal (Exif IFD), DateTime (IFD0)
+
+
+def exif_date(image: Image.Image) -> str | None:
+    """When the photo was taken, by its EXIF, as 'YYYY-MM-DDTHH:MM:SS' (the camera's local
+    time, as photo managers show it); None without a readable one."""
+    try:
+        exif = image.getexif()
+        said = exif.get_ifd(ExifTags.IFD.Exif).get(_DATE_ORIGINAL) or exif.get(_DATE)
+        if not isinstance(said, str):
+            return None
+        return datetime.strptime(said.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except Exception:  # a broken EXIF block is no date, never a bad image
+        return None
+
+
+def _file_date(path: Path) -> str:
+    try:
+        seconds = Path(path).stat().st_mtime
+    except OSError:
+        seconds = time.time()
+    return datetime.fromtimestamp(seconds).replace(microsecond=0).isoformat()
+
+
+def _opened(source: Path | bytes, max_memory: int | None, decode: Callable[[Image.Image], T]
+            ) -> T:
+    """`decode` of the opened image, every failure turned into BadImage (see `open_image`)."""
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except OSError as error:
@@ -54,7 +139,7 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-                return _decode(image, draft_size, max_pixels, max_memory)
+                return decode(image)
         except BadImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -66,11 +151,16 @@ def open_image(source: Path | bytes, draft_size: int | None = None,
 
 
 def _decode(image: Image.Image, draft_size: int | None, max_pixels: int,
-            max_memory: int | None) -> Image.Image:
+            max_memory: int | None, long_side: int = 0) -> Image.Image:
+    """The opened image decoded, upright and RGB; shrunk (when `draft_size` is given) while its
+    short side stays at least `draft_size` and its long side at least `long_side`."""
     width, height = image.size
     if width * height > max_pixels:
         raise BadImage(f"too large: {width}x{height} pixels (the limit is {max_pixels:,}); a "
                        "decompression bomb or a huge scan")
+    if draft_size and long_side:
+        draft_size = max(draft_size, math.ceil(long_side * min(width, height)
+                                                / max(width, height, 1)))
     if draft_size and image.format == "JPEG":
         image.draft("RGB", (draft_size, draft_size))
     if max_memory is not None and decoding_memory(image) > max_memory:
@@ -94,8 +184,9 @@ _CONVERTED = {"1": 1, "P": 4, "PA": 4, "RGBA": 4, "LA": 4, "I;16": 4, "I;16L": 4
 # libwebp decodes into a canvas of its own, which Pillow copies twice: 16 bytes a pixel in all,
 # with or without alpha
 _WEBP_PER_PIXEL = 16
-# what other formats take beyond that, measured: Pillow's GIF and BMP readers copy some rows
-_FORMAT_EXTRA = {"GIF": 1, "BMP": 3}
+# what other formats take beyond that, measured: Pillow's GIF and BMP readers copy some rows;
+# libheif decodes into planes of its own that pillow-heif then copies
+_FORMAT_EXTRA = {"GIF": 1, "BMP": 3, "HEIF": 5}
 
 
 def decoding_memory(image: Image.Image) -> int:

@@ -45,3 +45,27 @@ def write_sample_gallery(folder: Path) -> dict[str, Path]:
         Image.fromarray(pixels).convert("RGB").save(paths[name], quality=92)
         (folder / f"{name}.txt").write_text(caption + "\n")
     return paths
+
+
+def write_large_photos(folder: Path, count: int, size: tuple[int, int] = (4032, 3024),
+                       seed: int = 0) -> list[Path]:
+    """`count` JPEGs the size of a phone's photo (12 megapixels, 3-5 MB each, as a camera
+    writes them: fine grain compresses badly), made from the sample photos enlarged, each with
+    its own grain: what a personal library holds, made in a fraction of a second each."""
+    try:
+        from skimage import data as samples
+    except ImportError:
+        raise ImportError("the sample photos come with scikit-image: "
+                          "pip install '.[samples]'") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    loaders = [loader for loader, _ in SAMPLE_PHOTOS.values()][:4]  # the colour photos
+    paths = []
+    for number in range(count):
+        pixels = getattr(samples, loaders[number % len(loaders)])()
+        base = Image.fromarray(pixels).convert("RGB").resize(size, Image.Resampling.BILINEAR)
+        grain = rng.integers(-12, 13, (size[1], size[0], 3), dtype=np.int16)
+        grainy = np.clip(np.asarray(base, np.int16) + grain, 0, 255).astype(np.uint8)
+        paths.append(folder / f"photo-{number:03d}.jpg")
+        Image.fromarray(grainy).save(paths[-1], quality=90)
+    return paths

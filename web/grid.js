@@ -72,7 +72,9 @@ function tileFor(item, index) {
     "aria-label": `${ref}${scored ? ` score ${item.score.toFixed(3)}` : ""}` +
       `${item.caption ? `: ${item.caption}` : ""}`,
   },
-    el("img", { src: imageUrl(item.url), alt: "", loading: "lazy", draggable: "false" }),
+    // the thumbnail (the original only from an index made without them)
+    el("img", { src: imageUrl(item.thumb || item.url), alt: "", loading: "lazy",
+      draggable: "false" }),
     el("span", { class: "meta" },
       el("span", { class: "ref" }, ref),
       scored ? el("span", { class: "score" }, item.score.toFixed(3)) : null),

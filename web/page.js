@@ -101,7 +101,8 @@ function el(tag, attributes = {}, ...children) {
 }
 
 const imageUrl = (url) => withToken(new URL(url, state.server.http).href);
-const galleryUrl = (id) => imageUrl(`/images/${id}`);
+// a gallery image by id: its thumbnail where the page has seen it, else the file
+const galleryUrl = (id) => imageUrl(state.items.get(id)?.thumb || `/images/${id}`);
 
 function show(node, text) {
   node.hidden = !text;

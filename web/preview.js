@@ -9,10 +9,13 @@ function openPreview(id) {
   if (!item) return;
   state.previewId = id;
   rove(tiles().findIndex((t) => Number(t.dataset.id) === id), false);
-  ui.previewImage.src = imageUrl(item.url);
+  // the original, scaled by the browser (the thumbnail where browsers cannot show the file)
+  ui.previewImage.src = imageUrl(item.preview || item.url);
   ui.previewImage.alt = item.caption || `[IMG_${id}]`;
   ui.previewTitle.textContent = `[IMG_${id}]`;
-  show(ui.previewScore, typeof item.score === "number" ? `score ${item.score.toFixed(3)}` : "");
+  const said = [typeof item.score === "number" ? `score ${item.score.toFixed(3)}` : "",
+    item.taken ? item.taken.replace("T", " ").slice(0, 16) : ""];
+  show(ui.previewScore, said.filter(Boolean).join(" · "));
   ui.previewCaption.textContent = item.caption || "(no caption)";
   ui.previewOpen.href = imageUrl(item.url);
   ui.previewWords.replaceChildren(el("li", { class: "muted" }, "…"));

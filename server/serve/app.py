@@ -116,6 +116,10 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
              "%d gallery images in %.2f s (%s)", len(words), len(english) if english else 0,
              timings["words"], timings["cnn"], len(gallery), timings["gallery"],
              type(search).__name__)
+    if gallery.thumbnails is None:
+        log.warning("this index has no thumbnails: the page loads every original (slow for "
+                    "large photos). Add them with `python -m scripts.index %s --index %s`",
+                    gallery.root, gallery.directory)
     return app
 
 

@@ -13,6 +13,7 @@ import time
 from typing import cast
 
 from server.serve.batcher import Batcher
+from server.serve.gallery import Item
 from server.serve.limits import Clients
 from server.serve.protocol import (
     INTERNAL_ERROR,
@@ -29,12 +30,12 @@ from server.serve.protocol import (
     QueryMessage,
     Reply,
     RequestId,
+    Result,
     Results,
     Suggestion,
     decode_request,
     elapsed_ms,
     error_reply,
-    image_url,
     is_upload,
     read_request,
     request_id,
@@ -115,7 +116,7 @@ class Dispatcher:
                          for typed, used in answer.corrections],
             suggestions=[Suggestion(word=word, alternatives=others)
                          for word, others in answer.suggestions],
-            results=results(answer.matches, answer.scores),
+            results=self._results(answer.matches, answer.scores),
             nearest_words=answer.nearest_words, ms=elapsed_ms(started, time.perf_counter()))
 
     def browse(self, message: BrowseMessage, session: Session, started: float) -> GalleryPage:
@@ -127,18 +128,24 @@ class Dispatcher:
         return GalleryPage(type="gallery", id=message.id, after=message.after,
                            next=items[k - 1].id if len(items) > k else None,
                            total=len(self.gallery),
-                           results=[result(item.id, None, item.caption) for item in items[:k]],
+                           results=self._results(items[:k], [None] * len(items[:k])),
                            ms=elapsed_ms(started, time.perf_counter()))
 
     def describe(self, message: DescribeMessage, started: float) -> Described:
         """A gallery image's caption and nearest words, for the page's preview."""
         item, nearest, picture = self.retriever.describe(message.image, message.k)
+        shown = result(item, None, self.gallery.thumbnail_key(item))
         reply = Described(type="described", id=message.id, image=item.id, caption=item.caption,
-                          url=image_url(item.id), nearest_words=nearest,
+                          url=shown["url"], thumb=shown["thumb"], preview=shown["preview"],
+                          taken=item.taken, nearest_words=nearest,
                           ms=elapsed_ms(started, time.perf_counter()))
         if picture != nearest:  # the caption moves it: say what the picture alone is near
             reply["picture_words"] = picture
         return reply
+
+
+    def _results(self, items: list[Item], scores: list[float] | list[None]) -> list[Result]:
+        return results(items, scores, [self.gallery.thumbnail_key(item) for item in items])
 
 
 class NoGallery:

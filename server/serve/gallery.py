@@ -8,8 +8,10 @@ An index is a folder:
     captions-<g>.npy       (count, dim) the captions' vectors in the same space (zero where an
                            image has none); only when some image has a caption
     items-<g>.sqlite       one row per image (stable id, row in the matrix, path relative to the
-                           root, size and mtime for incremental updates, caption) and the files
-                           that were skipped, with the reason
+                           root, size and mtime for incremental updates, caption, when it was
+                           taken) and the files that were skipped, with the reason
+    thumbs/                the images' thumbnails, by key (server.serve.thumbnails), when the
+                           manifest's `thumbnails` says how they were made
 
 A new generation is written beside the current one and becomes current when manifest.json is
 replaced, which is atomic: a reader (or a crash) sees the old index or the new one, never half.
@@ -27,10 +29,13 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from server.serve.thumbnails import thumbnail_key
 from server.vectors import normalized
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+# 2: thumbnails and dates. An index of format 1 is upgraded by the indexer (ids kept, every
+# image decoded once more); the server refuses it with the command that does so.
+FORMAT_VERSION = 2
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
 SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
 # Past this many images, a blend of pictures and captions is a file (blend-<g>-c<w>.npy) read
@@ -59,6 +64,7 @@ class Item(NamedTuple):
     size: int
     mtime_ns: int
     caption: str | None = None
+    taken: str | None = None  # 'YYYY-MM-DDTHH:MM:SS': EXIF DateTimeOriginal, else the mtime
 
 
 class Skipped(NamedTuple):
@@ -76,14 +82,23 @@ def _connect(path: Path) -> sqlite3.Connection:
 class Gallery:
     """An opened index: `vectors` (memory-mapped) plus record lookups by row or id."""
 
-    def __init__(self, directory: Path, model_fingerprint: str | None = None):
+    def __init__(self, directory: Path, model_fingerprint: str | None = None,
+                 older_format: bool = False):
+        """`older_format`: also open an index of an earlier format (for the indexer to
+        upgrade): its records have no date."""
         self.directory = Path(directory)
         manifest_path = self.directory / MANIFEST
         if not manifest_path.exists():
             raise GalleryError(f"no gallery index in {self.directory}: build one with "
                               f"`python -m scripts.index IMAGE_FOLDER --index {self.directory}`")
         self.manifest = json.loads(manifest_path.read_text())
-        if self.manifest.get("format") != FORMAT_VERSION:
+        self.format = self.manifest.get("format")
+        if self.format == 1 and not older_format:
+            raise GalleryError(
+                f"{self.directory} was made before thumbnails and dates: update it with "
+                f"`python -m scripts.index {self.manifest['root']} --index {self.directory}` "
+                "(ids are kept; every image is decoded once more)")
+        if self.format not in (1, FORMAT_VERSION):
             raise GalleryError(f"{self.directory} was written by another version of this tool: "
                               "rebuild it with `python -m scripts.index ... --rebuild`")
         made_by = self.manifest["model"]
@@ -100,6 +115,9 @@ class Gallery:
         self.caption_vectors = np.load(captions, mmap_mode="r") if captions.exists() else None
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
         self.generation = generation
+        self.thumbnails: dict | None = self.manifest.get("thumbnails")  # their settings
+        self._columns = "id, row, path, size, mtime_ns, caption, " + (
+            "taken" if self.format == FORMAT_VERSION else "NULL")
         self._records: dict[int, Item] = {}
 
     def __len__(self) -> int:
@@ -174,8 +192,14 @@ class Gallery:
         return [Skipped(*row) for row in self._db.execute(
             "SELECT path, size, mtime_ns, reason FROM skipped ORDER BY path")]
 
+    def thumbnail_key(self, item: Item) -> str | None:
+        """The key of `item`'s thumbnail, if the index has thumbnails."""
+        if self.thumbnails is None:
+            return None
+        return thumbnail_key(item.path, item.size, item.mtime_ns, self.thumbnails)
+
     def _select(self, where: str, args: list) -> list[Item]:
-        query = f"SELECT id, row, path, size, mtime_ns, caption FROM items {where}"
+        query = f"SELECT {self._columns} FROM items {where}"
         return [Item(*row) for row in self._db.execute(query, args)]
 
     def close(self) -> None:
@@ -188,11 +212,13 @@ def _blend(vectors: np.ndarray, captions: np.ndarray, caption_weight: float) -> 
 
 def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],
                      vectors: np.ndarray, skipped: Iterable[Skipped], next_id: int,
-                     caption_vectors: np.ndarray | None = None, dtype: str = "float32") -> None:
+                     caption_vectors: np.ndarray | None = None, dtype: str = "float32",
+                     thumbnails: dict | None = None) -> None:
     """Write a new generation held in memory and make it current (`GenerationWriter` at once)."""
     with GenerationWriter(directory, root=root, model_fingerprint=model_fingerprint,
                           count=len(items), dim=int(vectors.shape[1]), dtype=dtype,
-                          captioned=caption_vectors is not None) as writer:
+                          captioned=caption_vectors is not None,
+                          thumbnails=thumbnails) as writer:
         writer.add(items, vectors, caption_vectors)
         writer.commit(skipped, next_id)
 
@@ -208,7 +234,8 @@ class GenerationWriter:
     """
 
     def __init__(self, directory: Path, *, root: Path, model_fingerprint: str, count: int,
-                 dim: int, dtype: str, captioned: bool):
+                 dim: int, dtype: str, captioned: bool, thumbnails: dict | None = None):
+        """`thumbnails`: the settings its images' thumbnails were made with, if they were."""
         directory.mkdir(parents=True, exist_ok=True)
         old = _read_manifest(directory)
         self.directory = directory
@@ -217,7 +244,7 @@ class GenerationWriter:
         self.written = 0
         self.manifest = {"format": FORMAT_VERSION, "generation": self.generation,
                          "model": model_fingerprint, "root": str(root), "count": count,
-                         "dim": dim, "dtype": str(self.dtype)}
+                         "dim": dim, "dtype": str(self.dtype), "thumbnails": thumbnails}
         kinds = ("embeddings", "captions") if captioned else ("embeddings",)
         self._paths = [directory / f"{kind}-{self.generation}.npy" for kind in kinds]
         self._matrices = [self._open_matrix(path) for path in self._paths]
@@ -226,7 +253,7 @@ class GenerationWriter:
         self._db = sqlite3.connect(self._items_path)
         self._db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, row INTEGER UNIQUE NOT "
                          "NULL, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, "
-                         "caption TEXT)")
+                         "caption TEXT, taken TEXT)")
         self._db.execute("CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER, "
                          "mtime_ns INTEGER, reason TEXT)")
 
@@ -244,9 +271,7 @@ class GenerationWriter:
             raise ValueError("one vector (and one caption vector, if captioned) per item")
         for file, values in zip(self._matrices, (vectors, captions), strict=False):
             file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
-        self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
-                             [(i.id, i.row, i.path, i.size, i.mtime_ns, i.caption)
-                              for i in items])
+        self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", items)
         self.written += len(items)
 
     def commit(self, skipped: Iterable[Skipped], next_id: int) -> None:
@@ -256,6 +281,8 @@ class GenerationWriter:
             raise ValueError(f"{self.written} rows written of the {self.count} announced")
         self._db.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
                              [(s.path, s.size, s.mtime_ns, s.reason) for s in skipped])
+        # the date filter's range scans (the folder filter's use the path's own index)
+        self._db.execute("CREATE INDEX items_taken ON items (taken)")
         self._db.commit()
         self.close()
         for path in [*self._paths, self._items_path]:

@@ -5,7 +5,8 @@ The indexer keeps it in `<index>/partial/`:
     model          the model fingerprint, dimension and dtype the results below were made with
     work.sqlite    `present`: the files of this run (path, size, mtime, caption), in scan order;
                    `done`: what this run and killed runs before it found for the files they
-                   embedded (a vector's row in `vectors.bin`, or why the file was skipped)
+                   embedded (a vector's row in `vectors.bin` and the photo's date, or why the
+                   file was skipped); their thumbnails are in the index's thumbs/ already
     vectors.bin    the vectors of `done`, raw rows in the index's dtype, appended
 
 A chunk of results is appended to `vectors.bin`, synced, and only then committed to `done`: a
@@ -24,6 +25,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from server.serve.gallery import Item, MatrixRows, Skipped
 
 log = logging.getLogger("wordpix.index")
 BLOCK = 65_536  # rows a query step reads or writes at once: the indexer's memory is a few of these
+WORK_FORMAT = "v2"  # of the tables below: a partial folder of another is started afresh
 
 # What is known of each file present, best source first: a killed run's result where it saw the
 # file as it is now, else the previous index's, when its record matches the file (and `:reuse`,
@@ -38,13 +41,14 @@ BLOCK = 65_536  # rows a query step reads or writes at once: the indexer's memor
 _OUTCOMES = """
     SELECT p.seq, p.path, p.size, p.mtime_ns, p.caption, i.id,
            CASE WHEN d.size = p.size AND d.mtime_ns = p.mtime_ns THEN 1 ELSE 0 END AS resumed,
-           d.vrow, d.reason,
+           d.vrow, d.reason, d.taken,
            CASE WHEN :reuse AND i.size = p.size AND i.mtime_ns = p.mtime_ns THEN i.row END,
            CASE WHEN :reuse AND s.size = p.size AND s.mtime_ns = p.mtime_ns
-                     AND s.reason NOT LIKE 'cannot read%' THEN s.reason END
+                     AND s.reason NOT LIKE 'cannot read%' THEN s.reason END,
+           i.taken
     FROM present p
     LEFT JOIN done d ON d.path = p.path
-    LEFT JOIN previous.items i ON i.path = p.path
+    LEFT JOIN previous_items i ON i.path = p.path
     LEFT JOIN previous.skipped s ON s.path = p.path
 """
 
@@ -62,6 +66,7 @@ class Outcome:
     vector_row: int | None  # in the work's vectors.bin, or else ...
     previous_row: int | None  # ... in the previous generation's embeddings
     reason: str | None  # why it is skipped
+    taken: str | None = None  # when the photo was taken (server.images.Photo.taken)
 
     @property
     def has_vector(self) -> bool:
@@ -92,12 +97,23 @@ class Summary:
                        self.removed)
 
 
+class Result(NamedTuple):
+    """What embedding found for one file: its vector and date, or why it is skipped."""
+
+    outcome: Outcome
+    vector: np.ndarray | None
+    reason: str | None
+    taken: str | None = None
+
+
 def _outcome(row: tuple) -> Outcome:
-    seq, path, size, mtime, caption, item_id, resumed, vrow, done_reason, prev_row, prev_reason \
-        = row
+    (seq, path, size, mtime, caption, item_id, resumed, vrow, done_reason, done_taken, prev_row,
+     prev_reason, prev_taken) = row
     if resumed:
-        return Outcome(seq, path, size, mtime, caption, item_id, vrow, None, done_reason)
-    return Outcome(seq, path, size, mtime, caption, item_id, None, prev_row, prev_reason)
+        return Outcome(seq, path, size, mtime, caption, item_id, vrow, None, done_reason,
+                       done_taken)
+    return Outcome(seq, path, size, mtime, caption, item_id, None, prev_row, prev_reason,
+                   prev_taken)
 
 
 class Work:
@@ -106,7 +122,7 @@ class Work:
     def __init__(self, folder: Path, *, fingerprint: str, dim: int, dtype: str,
                  previous_items: Path | None):
         self.folder, self.dim, self.dtype = folder, dim, np.dtype(dtype)
-        stamp = f"{fingerprint} {dim} {self.dtype}"
+        stamp = f"{fingerprint} {dim} {self.dtype} {WORK_FORMAT}"
         marker = folder / "model"
         if folder.exists() and (not marker.is_file() or marker.read_text() != stamp):
             shutil.rmtree(folder)  # made by another model or for another dtype: useless
@@ -129,7 +145,7 @@ class Work:
     def _open(self, previous_items: Path | None) -> sqlite3.Connection:
         db = sqlite3.connect(self.folder / "work.sqlite", uri=True)
         db.execute("CREATE TABLE IF NOT EXISTS done (path TEXT PRIMARY KEY, size INTEGER, "
-                   "mtime_ns INTEGER, reason TEXT, vrow INTEGER)")
+                   "mtime_ns INTEGER, reason TEXT, vrow INTEGER, taken TEXT)")
         db.execute("DROP TABLE IF EXISTS present")
         db.execute("CREATE TABLE present (seq INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, "
                    "size INTEGER, mtime_ns INTEGER, caption TEXT)")
@@ -141,6 +157,11 @@ class Work:
                        "path TEXT UNIQUE, size INTEGER, mtime_ns INTEGER, caption TEXT)")
             db.execute("CREATE TABLE previous.skipped (path TEXT PRIMARY KEY, size INTEGER, "
                        "mtime_ns INTEGER, reason TEXT)")
+        dated = any(column[1] == "taken" for column in
+                    db.execute("PRAGMA previous.table_info(items)"))
+        # an index of format 1 has no dates: the view gives it empty ones (it is re-embedded)
+        db.execute("CREATE TEMP VIEW previous_items AS SELECT id, row, path, size, mtime_ns, "
+                   f"caption, {'taken' if dated else 'NULL AS taken'} FROM previous.items")
         db.commit()
         return db
 
@@ -183,22 +204,21 @@ class Work:
             if chosen:
                 yield chosen
 
-    def save(self, results: list[tuple[Outcome, np.ndarray | None, str | None]]) -> None:
-        """Results of embedding, each (file, vector or None, reason or None): vectors first,
-        synced, then their records, in one commit."""
-        vectors = [vector for _, vector, _ in results if vector is not None]
+    def save(self, results: list[Result]) -> None:
+        """Results of embedding: vectors first, synced, then their records, in one commit."""
+        vectors = [r.vector for r in results if r.vector is not None]
         rows = []
         with open(self.vectors_path, "ab") as file:
             if vectors:
                 file.write(np.asarray(vectors, self.dtype).tobytes())
             file.flush()
             os.fsync(file.fileno())
-        for outcome, vector, reason in results:
+        for outcome, vector, reason, taken in results:
             vrow = None
             if vector is not None:
                 vrow, self.next_vrow = self.next_vrow, self.next_vrow + 1
-            rows.append((outcome.path, outcome.size, outcome.mtime_ns, reason, vrow))
-        self.db.executemany("INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?)", rows)
+            rows.append((outcome.path, outcome.size, outcome.mtime_ns, reason, vrow, taken))
+        self.db.executemany("INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?)", rows)
         self.db.commit()
 
     def vectors(self, rows: list[int]) -> np.ndarray:
@@ -235,6 +255,16 @@ class Work:
         return Summary(vectors, captioned, skipped, same and vectors == previous_count, todo,
                        removed)
 
+    def replaced(self, every: bool = False) -> Iterator[tuple[str, int, int]]:
+        """(path, size, mtime_ns) of the previous index's images that the new generation does
+        not hold as they were (gone, or changed); with `every`, all of them."""
+        query = "SELECT i.path, i.size, i.mtime_ns FROM previous_items i" + ("" if every else
+            " WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.path = i.path AND "
+            "p.size = i.size AND p.mtime_ns = i.mtime_ns)")
+        cursor = self.db.execute(query)
+        while rows := cursor.fetchmany(BLOCK):
+            yield from rows
+
     def close(self) -> None:
         if self._vectors is not None:
             self._vectors.close()
@@ -249,5 +279,5 @@ def items_of(outcomes: list[Outcome], first_row: int, next_id: int) -> tuple[lis
         item_id = o.id
         if item_id is None:
             item_id, next_id = next_id, next_id + 1
-        items.append(Item(item_id, row, o.path, o.size, o.mtime_ns, o.caption))
+        items.append(Item(item_id, row, o.path, o.size, o.mtime_ns, o.caption, o.taken))
     return items, next_id

@@ -4,8 +4,10 @@ The pipeline is reader -> mapper -> writer, and streams: no step holds the galle
 - reader: `scan_folder` / `dataset_sources` list the images, their captions and their sizes
   and times; `build_index` records them in the run's work (`server.serve.index_work`), on disk;
 - mapper: `decoded_batches` decodes the files to embed in worker processes (a bounded window of
-  batches ahead) while the ONNX encoder embeds the previous batch in this one;
-- writer: every `chunk_size` results are appended to `<index>/partial/`, so a killed run resumes
+  batches ahead) while the ONNX encoder embeds the previous batch in this one; the one decoding
+  gives the network's input, the thumbnail and the photo's date (`server.images.read_photo`);
+- writer: thumbnails go to `<index>/thumbs/` as they come (server.serve.thumbnails); every
+  `chunk_size` results are appended to `<index>/partial/`, so a killed run resumes
   from its last chunk; at the end `GenerationWriter` writes the new generation a block at a
   time, reading kept vectors from the previous one by position, and swaps it in atomically; the
   partial folder goes. A run that finds nothing changed writes no new generation.
@@ -44,7 +46,7 @@ from server.datasets import (
     read_folder,
     sidecar_captions,
 )
-from server.images import BadImage, load_input
+from server.images import THUMBNAIL_SIDE, BadImage, read_photo
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import (
     MANIFEST,
@@ -54,7 +56,9 @@ from server.serve.gallery import (
     MatrixRows,
     Skipped,
 )
-from server.serve.index_work import BLOCK, Outcome, Summary, Work, items_of
+from server.serve.index_work import BLOCK, Outcome, Result, Summary, Work, items_of
+from server.serve.thumbnails import SETTINGS as THUMBNAILS
+from server.serve.thumbnails import remove_thumbnails, thumbnail_key, write_thumbnail
 from server.serve.workers import die_with_parent
 from server.wordspace import WordSpace
 
@@ -159,23 +163,28 @@ class DecodedBatch:
     positions: list[int]  # of the decoded images, in the list of paths given
     inputs: np.ndarray  # (len(positions), 3, size, size) float32
     failed: list[tuple[int, str]]  # (position, reason)
+    thumbnails: list[bytes]  # of the decoded images (b"" each when none were asked for)
+    taken: list[str]  # when each decoded photo was taken
 
 
-def decode_batch(paths: list[Path], positions: list[int], size: int) -> DecodedBatch:
-    """Decode some images (`load_input`: the one decoding path); never raises for a bad file."""
-    good, inputs, failed = [], [], []
+def decode_batch(paths: list[Path], positions: list[int], size: int, thumbnails: bool = True
+                 ) -> DecodedBatch:
+    """Decode some images (`read_photo`: the one decoding path); never raises for a bad file."""
+    good, photos, failed = [], [], []
     for position, path in zip(positions, paths, strict=True):
         try:
-            inputs.append(load_input(path, size))
+            photos.append(read_photo(path, size, THUMBNAIL_SIDE if thumbnails else 0))
             good.append(position)
         except BadImage as error:
             failed.append((position, str(error)))
-    stacked = np.stack(inputs) if inputs else np.zeros((0, 3, size, size), np.float32)
-    return DecodedBatch(good, stacked, failed)
+    stacked = np.stack([photo.input for photo in photos]) if photos else \
+        np.zeros((0, 3, size, size), np.float32)
+    return DecodedBatch(good, stacked, failed, [photo.thumbnail for photo in photos],
+                        [photo.taken for photo in photos])
 
 
-def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers: int = 1
-                    ) -> Iterator[DecodedBatch]:
+def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers: int = 1,
+                    thumbnails: bool = True) -> Iterator[DecodedBatch]:
     """`decode_batch` over `paths` in order, `workers` processes decoding ahead of the caller.
 
     At most `workers + 1` batches are decoded ahead, so memory stays bounded however slow the
@@ -185,7 +194,7 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
     if workers <= 0:
         for start in starts:
             batch = range(start, min(start + batch_size, len(paths)))
-            yield decode_batch(paths[start : batch.stop], list(batch), size)
+            yield decode_batch(paths[start : batch.stop], list(batch), size, thumbnails)
         return
     # fork: the workers need nothing but this module, and start at once
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
@@ -194,7 +203,7 @@ def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers:
         for start in starts:
             stop = min(start + batch_size, len(paths))
             pending.append(pool.submit(decode_batch, paths[start:stop],
-                                       list(range(start, stop)), size))
+                                       list(range(start, stop)), size, thumbnails))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
@@ -210,6 +219,7 @@ class IndexOptions:
     workers: int = 1  # image decoding processes
     dtype: str | None = None  # how vectors are stored; None keeps the index's own (else float32)
     rebuild: bool = False  # re-embed everything, keeping ids
+    thumbnails: bool = True  # make them (as each image is decoded: server.serve.thumbnails)
     progress: bool = True  # a progress bar
 
 
@@ -219,6 +229,8 @@ class Embedded(NamedTuple):
     positions: list[int]  # of the embedded images, in the list of paths given
     vectors: np.ndarray  # (len(positions), dim) unit vectors
     failed: list[tuple[int, str]]  # (position, reason)
+    thumbnails: list[bytes] | None = None  # of the embedded images, if made
+    taken: list[str] | None = None  # when each was taken, if known
 
 
 # Embeds a list of paths batch by batch, in any order, every position once: `embed_here` in
@@ -229,8 +241,10 @@ Embedder = Callable[[list[Path], ImageEncoder, IndexOptions], Iterable[Embedded]
 def embed_here(paths: list[Path], encoder: ImageEncoder, options: IndexOptions
                ) -> Iterator[Embedded]:
     """Decode in `options.workers` processes while the encoder embeds in this one."""
-    for batch in decoded_batches(paths, encoder.image_size, options.batch_size, options.workers):
-        yield Embedded(batch.positions, encoder.embed_inputs(batch.inputs), batch.failed)
+    for batch in decoded_batches(paths, encoder.image_size, options.batch_size, options.workers,
+                                 options.thumbnails):
+        yield Embedded(batch.positions, encoder.embed_inputs(batch.inputs), batch.failed,
+                       batch.thumbnails, batch.taken)
 
 
 @dataclass(frozen=True)
@@ -244,6 +258,8 @@ class _Previous:
     manifest: dict
     captioned: bool
     skipped: list[Skipped]
+    thumbnails: dict | None  # how its thumbnails were made, if it has them
+    redecode: str | None  # why every image must be decoded again (an older format), if so
 
 
 def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
@@ -263,7 +279,13 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
         previous = _previous_index(index_dir, encoder.fingerprint, options.rebuild)
         dtype = options.dtype or (previous.manifest.get("dtype", "float32") if previous
                                   else "float32")
-        reuse = not options.rebuild
+        thumbnails = THUMBNAILS if options.thumbnails else None
+        redecode = previous.redecode if previous else None
+        if previous and thumbnails and previous.thumbnails != thumbnails:
+            redecode = redecode or "it has no thumbnails, or others"
+        if redecode and not options.rebuild:
+            log.warning("every image is decoded once more (ids are kept): %s", redecode)
+        reuse = not options.rebuild and redecode is None
         work = Work(index_dir / PARTIAL, fingerprint=encoder.fingerprint, dim=encoder.dim,
                     dtype=dtype, previous_items=previous.items if previous else None)
         try:
@@ -277,7 +299,10 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
                 found = found.after_embedding(report.embedded,
                                               report.skipped[len(unreadable):], captioned)
             report.total = _assemble(work, found, reuse, root, index_dir, encoder, words,
-                                     dtype, previous, unreadable)
+                                     dtype, previous, unreadable, thumbnails)
+            if previous is not None and previous.thumbnails:
+                _remove_replaced_thumbnails(work, index_dir, previous.thumbnails,
+                                            every=previous.thumbnails != thumbnails)
         finally:
             work.close()
         shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)
@@ -338,7 +363,8 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previo
     if not (index_dir / MANIFEST).exists():
         return None
     try:
-        gallery = Gallery(index_dir, model_fingerprint=None if rebuild else fingerprint)
+        gallery = Gallery(index_dir, model_fingerprint=None if rebuild else fingerprint,
+                          older_format=True)
     except GalleryError as error:
         if rebuild:
             return None
@@ -348,7 +374,9 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previo
     previous = _Previous(index_dir / f"items-{generation}.sqlite",
                          index_dir / f"embeddings-{generation}.npy",
                          gallery.manifest["next_id"], len(gallery), gallery.manifest,
-                         gallery.caption_vectors is not None, gallery.skipped())
+                         gallery.caption_vectors is not None, gallery.skipped(),
+                         gallery.thumbnails, "it was made before thumbnails and dates"
+                         if gallery.format == 1 else None)
     gallery.close()
     return previous
 
@@ -358,17 +386,26 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
     """Embed every file the work does not know yet, saving a chunk every chunk_size; returns
     whether some image embedded has a caption."""
     pending = (o for block in work.all_outcomes(reuse, todo_only=True) for o in block)
-    chunk: list[tuple[Outcome, np.ndarray | None, str | None]] = []
+    chunk: list[Result] = []
     captioned = False
     with tqdm(total=todo, unit="img", desc="embedding", disable=not options.progress) as bar:
         while window := list(islice(pending, WINDOW)):
             paths = [root / o.path for o in window]
             for batch in embedder(paths, encoder, options):
                 vectors = dict(zip(batch.positions, batch.vectors, strict=True))
+                taken = dict(zip(batch.positions, batch.taken or (), strict=False))
                 reasons = dict(batch.failed)
+                # thumbnails first: a record saved below always has its thumbnail on disk
+                for position, data in zip(batch.positions, batch.thumbnails or (),
+                                          strict=False):
+                    if data:
+                        o = window[position]
+                        write_thumbnail(work.folder.parent,
+                                        thumbnail_key(o.path, o.size, o.mtime_ns), data)
                 for position in sorted([*batch.positions, *reasons]):
                     outcome, reason = window[position], reasons.get(position)
-                    chunk.append((outcome, vectors.get(position), reason))
+                    chunk.append(Result(outcome, vectors.get(position), reason,
+                                        taken.get(position)))
                     if reason is None:
                         report.embedded += 1
                         captioned = captioned or bool(outcome.caption)
@@ -387,21 +424,23 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
 
 def _assemble(work: Work, summary: Summary, reuse: bool, root: Path, index_dir: Path,
               encoder: ImageEncoder, words: WordSpace | None, dtype: str,
-              previous: _Previous | None, unreadable: list[Skipped]) -> int:
+              previous: _Previous | None, unreadable: list[Skipped],
+              thumbnails: dict | None) -> int:
     """Write the new generation (`summary`: what it holds), a block at a time, unless the
     current one holds exactly that already; returns how many images it holds."""
     skipped = sorted({s.path: s for s in [*unreadable, *summary.skipped]}.values())
     captioned = words is not None and summary.captioned
     if (reuse and previous is not None and summary.same_records and
             previous.manifest.get("dtype") == dtype and previous.manifest["root"] == str(root)
-            and previous.captioned == captioned and previous.skipped == skipped):
+            and previous.captioned == captioned and previous.skipped == skipped
+            and previous.thumbnails == thumbnails):
         log.info("nothing changed: the index stays as it was")
         return summary.vectors
     kept = MatrixRows(previous.embeddings) if previous and reuse else None
     next_id = previous.next_id if previous else 1  # [IMG_1] is the first image of a fresh one
     with GenerationWriter(index_dir, root=root, model_fingerprint=encoder.fingerprint,
                           count=summary.vectors, dim=encoder.dim, dtype=dtype,
-                          captioned=captioned) as writer:
+                          captioned=captioned, thumbnails=thumbnails) as writer:
         for block in work.all_outcomes(reuse):
             with_vectors = [o for o in block if o.has_vector]
             items, next_id = items_of(with_vectors, writer.written, next_id)
@@ -412,6 +451,17 @@ def _assemble(work: Work, summary: Summary, reuse: bool, root: Path, index_dir: 
     if kept is not None:
         kept.close()
     return summary.vectors
+
+
+def _remove_replaced_thumbnails(work: Work, index_dir: Path, settings: dict, every: bool
+                                ) -> None:
+    """After a new generation: the thumbnails of the previous one's images that are gone or
+    changed (all of them, `every`, when the new one's are made otherwise)."""
+    stale = (thumbnail_key(path, size, mtime, settings) for path, size, mtime in
+             work.replaced(every))
+    removed = remove_thumbnails(index_dir, stale)
+    if removed:
+        log.info("removed %d thumbnails of images gone or changed", removed)
 
 
 def _vectors_of(outcomes: list[Outcome], work: Work, kept: MatrixRows | None, dim: int

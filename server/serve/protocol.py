@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
+from server.images import BROWSER_FORMATS
 from server.serve.gallery import Item
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS
+from server.serve.thumbnails import thumbnail_url
 
 log = logging.getLogger("wordpix.server")
 
@@ -73,7 +76,10 @@ class Result(TypedDict):
     id: int
     score: float | None  # None when browsing: no query to score against
     caption: str | None
-    url: str
+    url: str  # the original file
+    thumb: str | None  # its thumbnail (None: the index has none; the page shows `url`)
+    preview: str  # what a preview shows: `url`, or `thumb` where browsers cannot show the file
+    taken: str | None  # when: 'YYYY-MM-DDTHH:MM:SS' (EXIF, else the file's time)
 
 
 # {"from": the word typed, "to": the word used}: "from" is a keyword, hence this form
@@ -114,6 +120,9 @@ class Described(TypedDict):
     image: int
     caption: str | None
     url: str
+    thumb: str | None
+    preview: str
+    taken: str | None
     nearest_words: list[tuple[str, float]]
     picture_words: NotRequired[list[tuple[str, float]]]
     ms: float
@@ -215,14 +224,21 @@ def image_url(image_id: int) -> str:
     return f"/images/{image_id}"
 
 
-def result(image_id: int, score: float | None, caption: str | None) -> Result:
-    return Result(id=image_id, score=score, caption=caption, url=image_url(image_id))
+def result(item: Item, score: float | None, thumb_key: str | None) -> Result:
+    """One image of a reply: the original's URL, its thumbnail's (`thumb_key`: None when the
+    index has none), and what a preview shows (the original where browsers show its format)."""
+    url = image_url(item.id)
+    thumb = thumbnail_url(thumb_key) if thumb_key else None
+    shown = url if thumb is None or \
+        os.path.splitext(item.path)[1].lower() in BROWSER_FORMATS else thumb
+    return Result(id=item.id, score=score, caption=item.caption, url=url, thumb=thumb,
+                  preview=shown, taken=item.taken)
 
 
-def results(items: Sequence[Item], scores: Sequence[float]) -> list[Result]:
-    """`result` of each image found, in one pass (24 a reply: calls add up)."""
-    return [Result(id=item.id, score=score, caption=item.caption, url=image_url(item.id))
-            for item, score in zip(items, scores, strict=True)]
+def results(items: Sequence[Item], scores: Sequence[float | None],
+            thumb_keys: Sequence[str | None]) -> list[Result]:
+    return [result(item, score, key) for item, score, key in
+            zip(items, scores, thumb_keys, strict=True)]
 
 
 def elapsed_ms(started: float, now: float) -> float:

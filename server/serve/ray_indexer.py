@@ -76,7 +76,8 @@ class RayEmbedder:
         blocks = _blocks(len(paths), actors, options)
         actors = min(actors, blocks)  # an actor without a block would load the model for nothing
         return (ray.data.from_arrow(table, override_num_blocks=blocks)
-                .map_batches(_decode, fn_kwargs={"size": encoder.image_size},
+                .map_batches(_decode, fn_kwargs={"size": encoder.image_size,
+                                                 "thumbnails": options.thumbnails},
                              batch_size=options.batch_size, num_cpus=self.actor_cpus)
                 .map_batches(_Embed, fn_constructor_kwargs={
                                  "model": str(encoder.directory),
@@ -91,7 +92,9 @@ class RayEmbedder:
         self.per_node.update(batch["node"][good].tolist())
         return Embedded(batch["position"][good].tolist(), batch["vector"][good],
                         [(int(p), str(r)) for p, r in
-                         zip(batch["position"][~good], batch["reason"][~good], strict=True)])
+                         zip(batch["position"][~good], batch["reason"][~good], strict=True)],
+                        [bytes(t) for t in batch["thumbnail"][good]],
+                        [str(t) for t in batch["taken"][good]])
 
 
 @contextlib.contextmanager
@@ -122,16 +125,21 @@ def _blocks(count: int, actors: int, options: IndexOptions) -> int:
     return max(1, min(count // options.batch_size, wanted))
 
 
-def _decode(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+def _decode(batch: dict[str, np.ndarray], size: int, thumbnails: bool
+            ) -> dict[str, np.ndarray]:
     """Read and decode a batch; a bad file becomes a row with its reason, never an error."""
     paths = [Path(path) for path in batch["path"]]
-    decoded = decode_batch(paths, list(range(len(paths))), size)  # positions in this batch
+    # positions in this batch
+    decoded = decode_batch(paths, list(range(len(paths))), size, thumbnails)
     inputs = np.zeros((len(paths), 3, size, size), np.float32)
     inputs[decoded.positions] = decoded.inputs
     reasons = np.full(len(paths), "", dtype=object)
     for row, reason in decoded.failed:
         reasons[row] = reason
-    return {"position": batch["position"], "inputs": inputs, "reason": reasons}
+    made, taken = np.full(len(paths), b"", dtype=object), np.full(len(paths), "", dtype=object)
+    made[decoded.positions], taken[decoded.positions] = decoded.thumbnails, decoded.taken
+    return {"position": batch["position"], "inputs": inputs, "reason": reasons,
+            "thumbnail": made, "taken": taken}
 
 
 class _Embed:
@@ -151,4 +159,5 @@ class _Embed:
         vectors = np.zeros((len(good), self.encoder.dim), np.float32)
         vectors[good] = self.encoder.embed_inputs(batch["inputs"][good])
         return {"position": batch["position"], "vector": vectors, "reason": batch["reason"],
-                "node": np.full(len(good), self.node, dtype=object)}
+                "node": np.full(len(good), self.node, dtype=object),
+                "thumbnail": batch["thumbnail"], "taken": batch["taken"]}

@@ -1,9 +1,10 @@
 """What HTTP GET and HEAD answer: the page's files, gallery images and /health.
 
 The page is `/` and the other files of web/ by name; a gallery image is `/images/<id>`, only the
-very file that was indexed. Nothing else on disk can be reached, because paths are looked up,
-never joined. The front door (front.py) has checked the method, the Host and the access token;
-it passes a `refusal` when the request may not have gallery data.
+very file that was indexed; a thumbnail `/thumbs/<key>.jpg`, a name made of 20 hex digits.
+Nothing else on disk can be reached, because paths are looked up or made of checked parts,
+never joined from what a request says. The front door (front.py) has checked the method, the
+Host and the access token; it passes a `refusal` when the request may not have gallery data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from server.serve.front import HttpAnswer, ServedFile, open_regular
 from server.serve.gallery import Gallery, Item
 from server.serve.protocol import MAX_IMAGE_ID
 from server.serve.settings import WEB_DIR
+from server.serve.thumbnails import URL_PATH, thumbnail_file
 
 _IMAGE_PATH = re.compile(rf"/images/([0-9]{{1,{len(str(MAX_IMAGE_ID))}}})")
 
@@ -46,6 +48,15 @@ class Routes:
             return refusal
         if self.gallery is None:
             return HttpAnswer.text(http.HTTPStatus.NOT_FOUND, "no gallery")
+        thumb = URL_PATH.fullmatch(path)
+        if thumb:
+            served = await asyncio.to_thread(
+                open_regular, thumbnail_file(self.gallery.directory, thumb.group(1)))
+            if served is not None:
+                # a key names one file as indexed: a changed file has another URL, so the
+                # browser may keep this one for good (private: the URL may carry the token)
+                return HttpAnswer(http.HTTPStatus.OK, content_type="image/jpeg",
+                                  cache="private, max-age=31536000, immutable", file=served)
         match = _IMAGE_PATH.fullmatch(path)
         if match:
             item = self.gallery.by_id(int(match.group(1)))

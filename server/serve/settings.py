@@ -152,6 +152,8 @@ INDEXER = (
                 "has them, else float32)", choices=("float32", "float16")),
         Setting("--rebuild", _INDEXING.rebuild, "re-embed everything (needed after changing "
                 "the model); ids are kept", action="store_true"),
+        Setting("--no-thumbnails", not _INDEXING.thumbnails, "make no thumbnails (the page "
+                "then loads every original: docs/gallery-index.md)", action="store_true"),
         Setting("--quiet", not _INDEXING.progress, "no progress bar", action="store_true"),
     )),
     Group("speed", "how the work is cut (docs/gallery-index.md)", settings=(

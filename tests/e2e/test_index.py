@@ -19,6 +19,7 @@ from skimage import data as samples
 from server.images import BadImage, open_image
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
+from server.serve.index_work import WORK_FORMAT
 from server.serve.indexer import IndexOptions, build_index, scan_folder
 from server.serve.search import ExactSearch, FaissSearch
 from tests.conftest import REPO
@@ -196,7 +197,8 @@ def test_rebuild_keeps_ids_and_damaged_results_are_ignored(tmp_path, encoder, ca
     before = {item.path: item.id for item in Gallery(index).all_items()}
     (folder / "astronaut.jpg").unlink()
     (index / "partial").mkdir()
-    (index / "partial" / "model").write_text(f"{encoder.fingerprint} {encoder.dim} float32")
+    (index / "partial" / "model").write_text(
+        f"{encoder.fingerprint} {encoder.dim} float32 {WORK_FORMAT}")
     (index / "partial" / "work.sqlite").write_bytes(b"\0" * 4096)  # as an OS crash might leave it
     report = index_folder(folder, index, encoder, rebuild=True)
     assert report.embedded == len(PHOTOS) - 1 and "damaged results" in caplog.text

@@ -135,7 +135,7 @@ def test_another_server_is_another_gallery(device, server, tuxpaint_server, ids)
     shows(page, "grass")
     expect(page.locator("#gallery-name")).to_contain_text("Tux Paint stamps")
     assert page.locator(".tile img").first.get_attribute("src").startswith(
-        f"http://localhost:{tuxpaint_server.port}/images/")
+        f"http://localhost:{tuxpaint_server.port}/thumbs/")
     assert set(tile_ids(page)) != {ids["cat"]}
 
     page.go_back()  # the entry before was the first server's: back to it, and its gallery

@@ -8,6 +8,8 @@ arrows inside it, and the focus stays in the grid when the results change under 
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.e2e.pages import focused, open_page, open_preview, search, shows, tile, tile_ids
@@ -24,7 +26,9 @@ def test_the_preview_shows_the_image_whole_its_caption_score_and_words(page, ser
     page.wait_for_function("document.getElementById('preview-image').naturalWidth > 0")
     assert image.evaluate("i => getComputedStyle(i).objectFit") == "contain"  # not cropped
     expect(preview.locator("#preview-caption")).to_have_text("a brown cat looking at the camera")
-    expect(preview.locator("#preview-score")).to_have_text(f"score {score}")
+    # the score, and the day and time the photo was taken (here: the file's time)
+    expect(preview.locator("#preview-score")).to_have_text(
+        re.compile(rf"score {score} · \d{{4}}-\d\d-\d\d \d\d:\d\d"))
     words = preview.locator("#preview-words .word").evaluate_all(
         "ws => ws.map(w => w.dataset.word)")
     assert len(words) == 8 and "cat" in words[:3]  # what the model sees in it

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from server.images import FORMATS  # its import lets Pillow write HEIF too
 from server.serve.limits import DEFAULT_LIMITS
 from tests.stress.common import REPO, Target
 
@@ -28,7 +29,8 @@ NETWORK_SIZE = 240
 # (format, Pillow mode, megapixels): the largest of each kind the server accepts, and some beyond
 CASES = [("JPEG", "RGB", 24.0), ("PNG", "RGB", 9.8), ("PNG", "RGBA", 4.9), ("PNG", "L", 24.0),
          ("PNG", "I;16", 6.5), ("GIF", "P", 6.5), ("WEBP", "RGB", 2.4), ("BMP", "RGB", 2.5),
-         ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0), ("PNG", "RGBA", 24.0)]
+         ("HEIF", "RGB", 4.4), ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0),
+         ("PNG", "RGBA", 24.0), ("HEIF", "RGB", 24.0)]
 MAX_UPLOAD = 10 * 2**20  # the server's largest upload message
 
 
@@ -52,8 +54,9 @@ def make_case(format: str, mode: str, megapixels: float, folder: Path) -> Path:
         picture = Image.merge("RGB", [picture, picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
                                       picture.transpose(Image.Transpose.FLIP_TOP_BOTTOM)])
     path = folder / f"{format.lower()}-{mode.replace(';', '')}-{megapixels:g}mp.{format.lower()}"
-    picture.convert(mode).save(path, format, **({"quality": 90} if format in ("JPEG", "WEBP")
-                                                 else {}))
+    assert format in FORMATS
+    picture.convert(mode).save(path, format, **({"quality": 90} if format in (
+        "JPEG", "WEBP", "HEIF") else {}))
     return path
 
 

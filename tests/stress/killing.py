@@ -119,7 +119,7 @@ def saved_vectors(index: Path) -> int:
     folder = index / "partial"
     if not (folder / "model").is_file() or not (folder / "vectors.bin").is_file():
         return 0
-    _, dim, dtype = (folder / "model").read_text().split()
+    _, dim, dtype, _ = (folder / "model").read_text().split()  # fingerprint dim dtype format
     return (folder / "vectors.bin").stat().st_size // (int(dim) * np.dtype(dtype).itemsize)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from server.serve.gallery import Gallery, GenerationWriter, Item, MatrixRows, Skipped
-from server.serve.index_work import Work, items_of
+from server.serve.index_work import Result, Work, items_of
 
 DIM = 4
 
@@ -99,8 +99,8 @@ def test_saved_results_survive_a_kill_and_a_torn_tail_is_cut(tmp_path):
     work.add_present([(f"{i}.jpg", i, i, None) for i in range(4)])
     todo = next(work.all_outcomes(reuse=True, todo_only=True))
     vectors = unit_rows(4)
-    work.save([(todo[0], vectors[0], None), (todo[1], None, "not an image"),
-               (todo[2], vectors[2], None)])
+    work.save([Result(todo[0], vectors[0], None, "2024-01-02T03:04:05"),
+               Result(todo[1], None, "not an image"), Result(todo[2], vectors[2], None)])
     work.close()  # as a kill after the commit: then a chunk in flight, half written
     with open(tmp_path / "partial" / "vectors.bin", "ab") as file:
         file.write(b"\1" * 5)
@@ -108,8 +108,9 @@ def test_saved_results_survive_a_kill_and_a_torn_tail_is_cut(tmp_path):
     assert (tmp_path / "partial" / "vectors.bin").stat().st_size == 2 * DIM * 2
     again.add_present([(f"{i}.jpg", i, i, None) for i in range(4)])
     (block,) = list(again.all_outcomes(reuse=True))
-    assert [(o.vector_row, o.reason) for o in block] == \
-        [(0, None), (None, "not an image"), (1, None), (None, None)]
+    assert [(o.vector_row, o.reason, o.taken) for o in block] == \
+        [(0, None, "2024-01-02T03:04:05"), (None, "not an image", None), (1, None, None),
+         (None, None, None)]
     assert np.array_equal(again.vectors([1, 0]), vectors[[2, 0]].astype(np.float16))
     again.close()
     # a different dtype or model makes the saved results useless: they go
@@ -123,7 +124,7 @@ def test_a_file_changed_since_a_killed_run_is_embedded_again(tmp_path):
     work = open_work(tmp_path)
     work.add_present([("a.jpg", 1, 1, None)])
     (todo,) = next(work.all_outcomes(reuse=True, todo_only=True))
-    work.save([(todo, unit_rows(1)[0], None)])
+    work.save([Result(todo, unit_rows(1)[0], None)])
     work.close()
     again = open_work(tmp_path)
     again.add_present([("a.jpg", 1, 2, None)])  # touched after the kill
