@@ -32,6 +32,7 @@ from server.serve.hubness import cached_hubness, load_bank
 from server.serve.limits import DEFAULT_LIMITS, Clients, Limits
 from server.serve.look import Fit, picture_fit
 from server.serve.protocol import Reply
+from server.serve.relevance import RelevanceLines
 from server.serve.retrieval import Retriever
 from server.serve.routes import Routes
 from server.serve.search import Backend, make_search
@@ -109,7 +110,9 @@ def load_app(model_dir: Path, index_dir: Path, web_dir: Path = WEB_DIR,
     hubs = None if bank is None else cached_hubness(
         vectors, bank, gallery.directory, gallery.search_cache(caption_weight).stem)
     timings["gallery"] = time.perf_counter() - start
-    app = App.of_gallery(Retriever(words, gallery, search, english, speller, vectors, hubs),
+    lines = RelevanceLines.load(model_dir, encoder.fingerprint)
+    app = App.of_gallery(Retriever(words, gallery, search, english, speller, vectors, hubs,
+                                   lines),
                          encoder, web_dir, name=Path(index_dir).name,
                          fit=fit or picture_fit(gallery), limits=limits)
     log.info("loaded %d caption words and %d English words in %.2f s, the CNN in %.2f s, "

@@ -108,7 +108,8 @@ class Dispatcher:
     async def query(self, message: QueryMessage, session: Session, started: float) -> Results:
         answer, work = await self.batcher.answer(
             QueryRequest(message.q, dict(session.uploads), message.k,
-                         exclude_query_images=message.exclude_query_images), session.ticket)
+                         exclude_query_images=message.exclude_query_images,
+                         within=message.within, order=message.order), session.ticket)
         session.cost += work
         return Results(
             type="results", id=message.id, q=message.q, query=answer.query, terms=answer.terms,
@@ -117,7 +118,8 @@ class Dispatcher:
             suggestions=[Suggestion(word=word, alternatives=others)
                          for word, others in answer.suggestions],
             results=self._results(answer.matches, answer.scores),
-            nearest_words=answer.nearest_words, ms=elapsed_ms(started, time.perf_counter()))
+            nearest_words=answer.nearest_words, line=answer.line, relevant=answer.relevant,
+            ms=elapsed_ms(started, time.perf_counter()))
 
     def browse(self, message: BrowseMessage, session: Session, started: float) -> GalleryPage:
         """A page of the gallery in id order, for the grid before any query: the images after

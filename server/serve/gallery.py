@@ -29,6 +29,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from server.serve.filters import RowsWithin
 from server.serve.thumbnails import thumbnail_key
 from server.vectors import normalized
 
@@ -116,9 +117,10 @@ class Gallery:
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
         self.generation = generation
         self.thumbnails: dict | None = self.manifest.get("thumbnails")  # their settings
-        self._columns = "id, row, path, size, mtime_ns, caption, " + (
-            "taken" if self.format == FORMAT_VERSION else "NULL")
+        self._taken = "taken" if self.format == FORMAT_VERSION else "NULL"
+        self._columns = f"id, row, path, size, mtime_ns, caption, {self._taken}"
         self._records: dict[int, Item] = {}
+        self.rows_within = RowsWithin(self._db)  # the rows a query's filter keeps
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -191,6 +193,12 @@ class Gallery:
     def skipped(self) -> list[Skipped]:
         return [Skipped(*row) for row in self._db.execute(
             "SELECT path, size, mtime_ns, reason FROM skipped ORDER BY path")]
+
+    def taken_range(self) -> list[str | None]:
+        """The first and last day a photo of the gallery was taken ([None, None]: none known)."""
+        first, last = self._db.execute(f"SELECT MIN({self._taken}), MAX({self._taken}) "
+                                       "FROM items").fetchone()
+        return [first and first[:10], last and last[:10]]
 
     def thumbnail_key(self, item: Item) -> str | None:
         """The key of `item`'s thumbnail, if the index has thumbnails."""

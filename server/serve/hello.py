@@ -18,7 +18,7 @@ def gallery_hello(retriever: Retriever, name: str, fit: Fit) -> str:
     offered = offer(retriever)
     return encode_reply(Hello(
         type="hello", gallery=GalleryInfo(name=name, title=title(gallery), count=len(gallery),
-                                          fit=fit),
+                                          fit=fit, taken=gallery.taken_range()),
         examples=offered.examples, gallery_examples=offered.words, limits=LIMITS))
 
 

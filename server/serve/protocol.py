@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from server.images import BROWSER_FORMATS
+from server.serve.filters import ORDERS, Order, Within, within
 from server.serve.gallery import Item
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS
 from server.serve.thumbnails import thumbnail_url
@@ -61,6 +62,7 @@ class GalleryInfo(TypedDict):
     title: str
     count: int
     fit: str
+    taken: list[str | None]  # [first, last]: the days its photos were taken (the date filter's)
 
 
 class Hello(TypedDict):
@@ -101,6 +103,8 @@ class Results(TypedDict):
     suggestions: list[Suggestion]
     results: list[Result]
     nearest_words: list[tuple[str, float]]
+    line: float | None  # the score where close matches end (None: not calibrated for it)
+    relevant: int | None  # how many of `results` are close matches, scoring above `line`
     ms: float
 
 
@@ -171,6 +175,8 @@ class QueryMessage:
     q: str
     k: int = DEFAULT_RESULTS
     exclude_query_images: bool = True  # leave out the gallery images the query names
+    within: Within | None = None  # `"filter": {"from": ..., "to": ..., "folder": ...}`
+    order: Order = "score"  # or "date"
 
 
 @dataclass(frozen=True)
@@ -276,8 +282,12 @@ def read_request(request: dict, known_id: RequestId) -> Request:
         exclude = request.get("exclude_query_images", True)
         if not isinstance(exclude, bool):
             raise ClientError("bad_request", '"exclude_query_images" must be true or false')
+        order = request.get("order", "score")
+        if order not in ORDERS:
+            raise ClientError("bad_request", f'"order" must be one of {", ".join(ORDERS)}')
         return QueryMessage(known_id, _text(request, "query"),
-                            whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS), exclude)
+                            whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS), exclude,
+                            _filter(request), order)
     if kind == "browse":
         if "offset" in request:
             raise ClientError("bad_request", 'browse pages by key: send "after", the last id '
@@ -294,6 +304,22 @@ def read_request(request: dict, known_id: RequestId) -> Request:
         return ParseMessage(known_id, _text(request, "parse"))
     raise ClientError("bad_type", f"unknown message type {show(kind)}: send "
                                   '{"type": "query", "q": "beach+sunrise"}')
+
+
+def _filter(request: dict) -> Within | None:
+    """A query's `filter`, checked; None for none (or one that keeps everything)."""
+    given = request.get("filter")
+    if given is None:
+        return None
+    if not isinstance(given, dict) or set(given) - {"from", "to", "folder"} or not all(
+            isinstance(value, str | None) for value in given.values()):
+        raise ClientError("bad_request", '"filter" must be an object of strings: "from" and '
+                                         '"to" (days, YYYY-MM-DD), "folder"')
+    try:
+        kept = within(given.get("from"), given.get("to"), given.get("folder"))
+    except ValueError as error:
+        raise ClientError("bad_request", str(error)) from None
+    return None if kept.everything else kept
 
 
 def _text(request: dict, kind: str) -> str:

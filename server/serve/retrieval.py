@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from server.english import EnglishWords, joint_word
+from server.serve.filters import Order, Within
 from server.serve.gallery import Gallery, Item
 from server.serve.hubness import HUB_CANDIDATES, SENTENCE_WORDS, correct
 from server.serve.query import QueryError, Term, format_terms, parse
-from server.serve.search import Hits, Search
+from server.serve.relevance import RelevanceLines
+from server.serve.search import Hits, Search, search_within
 from server.serve.spelling import Speller
 from server.vectors import normalized
 from server.wordspace import WordSpace
@@ -44,6 +46,8 @@ class QueryRequest:
     uploads: Mapping[int, np.ndarray] = field(default_factory=dict)
     k: int = 24
     exclude_query_images: bool = True
+    within: Within | None = None  # only the photos this filter keeps
+    order: Order = "score"  # or "date": the close matches newest first, then the others
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Answer:
     scores: list[float]                         # their cosine similarities, 4 places
     nearest_words: list[tuple[str, float]] = field(default_factory=list)
     suggestions: list[tuple[str, list[str]]] = field(default_factory=list)  # (word, others)
+    line: float | None = None  # the relevance line for this query (server.serve.relevance)
+    relevant: int | None = None  # how many of `matches` score above it
 
     @property
     def hits(self) -> list[Hit]:
@@ -87,17 +93,38 @@ class _Parsed(NamedTuple):
     reading: Reading
 
 
+# Candidates of a query ordered by date: its close matches are ordered among these many
+DATED_CANDIDATES = 500
+
+
+def _candidates(request: QueryRequest) -> int:
+    return max(request.k, DATED_CANDIDATES) if request.order == "date" else request.k
+
+
+def _by_date(found: Hits, line: float | None, k: int, items: Mapping[int, Item]) -> Hits:
+    """The close matches (above `line`; without one, the best `k`) newest first, then the
+    others as they ranked."""
+    close = int((found.scores >= line).sum()) if line is not None else min(k, len(found.rows))
+    newest = sorted(range(close), key=lambda i: items[int(found.rows[i])].taken or "",
+                    reverse=True)
+    order = np.array([*newest, *range(close, len(found.rows))], np.int64)
+    return Hits(found.rows[order], found.scores[order])
+
+
 class Retriever:
     def __init__(self, word_space: WordSpace, gallery: Gallery, search: Search,
                  english: EnglishWords | None = None, speller: Speller | None = None,
-                 vectors: np.ndarray | None = None, hubness: np.ndarray | None = None):
+                 vectors: np.ndarray | None = None, hubness: np.ndarray | None = None,
+                 lines: RelevanceLines | None = None):
         """`vectors` are the gallery's rows as `search` ranks them (gallery.search_vectors);
-        `hubness` their hubness (server.serve.hubness), which corrects sentence queries."""
+        `hubness` their hubness (server.serve.hubness), which corrects sentence queries;
+        `lines` where close matches end (server.serve.relevance)."""
         self.word_space, self.gallery, self.search = word_space, gallery, search
         self.english = english
         self.vectors = gallery.vectors if vectors is None else vectors
         self.speller = speller or Speller(word_space.words, english.index if english else ())
         self.hubness = hubness
+        self.lines = lines
 
     def answer(self, text: str, uploads: Mapping[int, np.ndarray] | None = None, k: int = 24,
                exclude_query_images: bool = True, nearest_words: int = 8) -> Answer:
@@ -128,18 +155,16 @@ class Retriever:
             return [results[position] for position in range(len(requests))]  # all errors
         vectors = np.stack([parsed.reading.vector for parsed in good])
         sentences = [self._is_sentence(parsed.terms) for parsed in good]
-        hits = self.search.search_many(
-            vectors, max(parsed.request.k for parsed in good) + (
-                HUB_CANDIDATES if any(sentences) else 0),
-            [parsed.reading.rows if parsed.request.exclude_query_images else ()
-             for parsed in good])
-        hits = [self._corrected(found, parsed.request.k) if sentence else found
-                for found, sentence, parsed in zip(hits, sentences, good, strict=True)]
+        hits = self._search(good, vectors, sentences)
         neighbours = self.word_space.nearest_words_many(vectors, nearest_words)
         wanted = sorted({row for found in hits for row in found.rows.tolist()})
         items = dict(zip(wanted, self.gallery.items(wanted), strict=True))
-        for parsed, found, near in zip(good, hits, neighbours, strict=True):
+        for parsed, found, near, sentence in zip(good, hits, neighbours, sentences, strict=True):
             k = parsed.request.k
+            line = self.lines.line(parsed.terms, sentence) if self.lines else None
+            if parsed.request.order == "date":
+                found = _by_date(found, line, k, items)
+            scores = found.scores[:k]
             corrected = [replace(term, words=tuple(said["used"])) if term.kind == "words"
                          else term for term, said in zip(parsed.terms, parsed.reading.understood,
                                                          strict=True)]
@@ -149,9 +174,34 @@ class Retriever:
                 suggestions=parsed.reading.suggestions,
                 matches=[items[row] for row in found.rows[:k].tolist()],
                 # all at once: per hit, Python's round() was a tenth of a query's cost
-                scores=np.round(found.scores[:k].astype(np.float64), 4).tolist(),
-                nearest_words=[(w, round(score, 4)) for w, score in near])
+                scores=np.round(scores.astype(np.float64), 4).tolist(),
+                nearest_words=[(w, round(score, 4)) for w, score in near],
+                line=line, relevant=None if line is None else int((scores >= line).sum()))
         return [results[position] for position in range(len(requests))]  # all filled by now
+
+    def _search(self, good: list[_Parsed], vectors: np.ndarray, sentences: list[bool]
+                ) -> list[Hits]:
+        """Each query's candidates: one product for the batch's unfiltered queries, and each
+        filtered one among the rows its filter keeps; sentences re-ranked for hubness."""
+        wanted = [_candidates(parsed.request) for parsed in good]
+        more = [HUB_CANDIDATES if sentence else 0 for sentence in sentences]
+        excludes = [parsed.reading.rows if parsed.request.exclude_query_images else set()
+                    for parsed in good]
+        hits: list[Hits] = [Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(good)
+        plain = [i for i, parsed in enumerate(good) if parsed.request.within is None]
+        if plain:
+            found = self.search.search_many(vectors[plain], max(wanted[i] + more[i]
+                                                                for i in plain),
+                                            [excludes[i] for i in plain])
+            for i, one in zip(plain, found, strict=True):
+                hits[i] = one
+        for i, parsed in enumerate(good):
+            if parsed.request.within is not None:
+                hits[i] = search_within(self.vectors,
+                                        self.gallery.rows_within(parsed.request.within),
+                                        vectors[i], wanted[i] + more[i], excludes[i])
+        return [self._corrected(found, n) if sentence else found
+                for found, n, sentence in zip(hits, wanted, sentences, strict=True)]
 
     def _corrected(self, found: Hits, k: int) -> Hits:
         """A sentence query's candidates re-ranked for hubness, the best `k` kept."""

@@ -68,6 +68,28 @@ def _units(queries: np.ndarray) -> np.ndarray:
     return normalized(queries)
 
 
+WITHIN_CHUNK = 65_536  # rows of a filter scored at once: its memory stays a few MB
+
+
+def search_within(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray, k: int,
+                  exclude: Collection[int] = ()) -> Hits:
+    """The best `k` of the gallery `rows` only (a filtered query), exactly, whatever index the
+    gallery has: its cost is that of the rows kept, read from `vectors` a chunk at a time."""
+    if exclude:
+        rows = rows[~np.isin(rows, np.fromiter(exclude, np.int64))]
+    unit = _units(query)[0]
+    found_rows, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    for start in range(0, len(rows), WITHIN_CHUNK):
+        part = rows[start : start + WITHIN_CHUNK]
+        scores = np.asarray(vectors[part], np.float32) @ unit
+        best = top_k(scores[None], k)[0]
+        found_rows.append(part[best])
+        found_scores.append(scores[best])
+    candidates, scores = np.concatenate(found_rows), np.concatenate(found_scores)
+    best = top_k(scores[None], k)[0] if len(scores) else np.zeros(0, np.int64)
+    return Hits(candidates[best].astype(np.int64), scores[best])
+
+
 class ExactSearch(Search):
     def __init__(self, vectors: np.ndarray):
         # float16 storage halves the file; the product itself is much faster in float32

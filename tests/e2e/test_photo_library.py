@@ -194,3 +194,68 @@ def test_a_thumbnail_path_reaches_nothing_else(library_server):
         with pytest.raises(urllib.error.HTTPError) as refused:
             get(base + path)
         assert refused.value.code == 404, path
+
+
+@pytest.fixture(scope="module")
+def thousand(tmp_path_factory):
+    """1,000 images: 997 of 2020 in `trips/`, and 3 of July 2019 in `family/2019/`, these the
+    farthest of all from `dog`: a filter applied after the search would find none of them."""
+    import numpy as np
+
+    from server.artifacts import DEFAULT_MODEL_DIR, model_fingerprint
+    from server.serve.gallery import Item, write_generation
+    from server.vectors import normalized
+
+    words = load_word_space()
+    dog = words.unit_vector("dog")
+    rng = np.random.default_rng(0)
+    vectors = normalized(dog + 0.8 * normalized(rng.normal(size=(1000, words.dim))))
+    kept = [100, 500, 900]
+    vectors[kept] = normalized(-dog + 0.05 * rng.normal(size=(3, words.dim)))
+    items = [Item(row + 1, row, f"family/2019/{row}.jpg" if row in kept else f"trips/{row}.jpg",
+                  1, 0, None, f"2019-07-{10 + kept.index(row)}T09:00:00" if row in kept
+                  else f"2020-03-{1 + row % 28:02d}T09:00:00") for row in range(1000)]
+    directory = tmp_path_factory.mktemp("thousand")
+    write_generation(directory, root=directory,
+                     model_fingerprint=model_fingerprint(DEFAULT_MODEL_DIR), items=items,
+                     skipped=[], vectors=vectors, next_id=1001)
+    running = start_server(directory, directory / "server.log")
+    yield running, [row + 1 for row in kept]
+    stop_server(running)
+
+
+def test_a_filter_is_applied_in_the_search_not_after_it(thousand):
+    server, kept = thousand
+    client = Client(server.ws_url)
+    try:
+        assert client.hello["gallery"]["taken"] == ["2019-07-10", "2020-03-28"]
+        plain = client.query("dog")
+        assert len(plain["results"]) == 24 and not set(kept) & {r["id"] for r in plain["results"]}
+        for given in ({"folder": "family"}, {"folder": "family/2019/"},
+                      {"from": "2019-07-01", "to": "2019-07-31"}, {"to": "2019-12-31"}):
+            found = client.query("dog", filter=given)
+            assert found["type"] == "results", found
+            assert sorted(r["id"] for r in found["results"]) == kept, given
+        # by date: an image's query has no line, so its best results are the close ones
+        dated = client.query(f"[IMG_{kept[0]}]", filter={"folder": "family"}, order="date",
+                             exclude_query_images=False)
+        assert dated["line"] is None
+        assert [r["taken"] for r in dated["results"]] == \
+            ["2019-07-12T09:00:00", "2019-07-11T09:00:00", "2019-07-10T09:00:00"]
+        # ... and those below a query's line keep their rank after the close matches
+        below = client.query("dog", filter={"folder": "family"}, order="date")
+        assert below["relevant"] == 0 and [r["id"] for r in below["results"]] == \
+            [r["id"] for r in client.query("dog", filter={"folder": "family"})["results"]]
+        assert client.query("dog", filter={"folder": "familyx"})["results"] == []
+        for bad, says in (({"from": "July"}, '"from" must be a day'),
+                          ({"folder": "../etc"}, '"folder" must be'),
+                          ({"when": "now"}, '"filter" must be'), ("family", '"filter" must')):
+            refused = client.query("dog", filter=bad)
+            assert refused["code"] == "bad_request" and says in refused["error"], refused
+        assert client.query("dog", order="newest")["code"] == "bad_request"
+        # the relevance line of one word, and how many results are above it
+        assert plain["line"] == pytest.approx(0.29, abs=0.2)
+        assert plain["relevant"] == sum(r["score"] >= plain["line"] for r in plain["results"])
+        assert client.query("dog-cat")["line"] is None
+    finally:
+        client.close()
