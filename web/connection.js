@@ -237,6 +237,7 @@ function onHello(hello) {
     show(ui.summary, "");
     return;
   }
+  showFilters(gallery);
   rerun();  // the last query again: uploads belonged to the old connection
 }
 

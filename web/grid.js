@@ -7,13 +7,17 @@ function onResults(reply) {
   settle();
   const n = reply.results.length;
   const ms = Number(reply.ms).toFixed(1);
-  show(ui.summary, `${n} image${n === 1 ? "" : "s"} for ${fromServer(reply.query)} · ${ms} ms`);
+  const close = typeof reply.relevant === "number"
+    ? ` (${reply.relevant} close match${reply.relevant === 1 ? "" : "es"})` : "";
+  show(ui.summary, `${n} image${n === 1 ? "" : "s"}${close} for ${fromServer(reply.query)}` +
+    ` · ${ms} ms`);
   renderCorrections(reply.corrections || []);
   renderSuggestions(reply.suggestions || []);
   const before = state.understood;
   state.understood = { text: state.view.text, terms: reply.terms || [] };
   if (marksEnglish(before) || marksEnglish(state.understood)) renderTerms();
   renderGrid(reply.results, false);
+  drawLine(reply.relevant, n);
   ui.grid.dataset.q = state.view.text;  // what the grid shows (the tests wait on it)
   renderNearest(reply.nearest_words || []);
   ui.more.hidden = n < state.view.k || state.view.k >= limit("results", MAX_RESULTS);
@@ -28,6 +32,18 @@ function onGallery(reply) {
   show(ui.summary, `the gallery: ${state.shown} of ${reply.total.toLocaleString()} images`);
   state.view.after = reply.next;
   ui.more.hidden = reply.next === null;
+}
+
+// The relevance line after the close matches: where, on dev, results stop being mostly right
+// (docs/gallery-index.md). None when the query's kind was not calibrated, or all are close.
+function drawLine(relevant, shown) {
+  if (typeof relevant !== "number" || relevant >= shown) return;
+  const text = relevant === 0 ? "No close matches: the nearest images are these"
+    : `${relevant} close match${relevant === 1 ? "" : "es"}, then weaker ones`;
+  const line = el("li", { class: "relevance-line", role: "separator" }, el("span", {}, text));
+  const after = ui.grid.querySelectorAll(".tile")[relevant - 1];
+  if (after) after.closest("li").after(line);
+  else ui.grid.prepend(line);
 }
 
 // [[word, score]] as buttons (the clicks are handled by the list they are in)
@@ -55,7 +71,7 @@ function renderGrid(items, append) {
   });
   if (append) ui.grid.append(...made);
   else ui.grid.replaceChildren(...made);
-  state.shown = ui.grid.children.length;
+  state.shown = tiles().length;
   if (!append) state.gridIndex = Math.max(0, Math.min(focused, state.shown - 1));
   rove(state.gridIndex, focused >= 0);  // focus stays in the grid when it was there
   if (!append && state.scrollOnReply && ui.results.getBoundingClientRect().top < 0) {

@@ -4,7 +4,8 @@
 //                  the small DOM helpers
 //   connection.js  where the server is, its access token and page key, the WebSocket, the hello
 //   terms.js       the query box and its terms strip (as the server reads the text), the notices
-//   grid.js        the results and the nearest words
+//   grid.js        the results (with the relevance line) and the nearest words
+//   filters.js     when and where: a date range, a folder, the order of results
 //   preview.js     one image large, with what the model sees in it
 //   history.js     each query an entry of the browser's history; undo; the toast
 //   photos.js      the user's photos: uploads, kept in IndexedDB, dropped and pasted
@@ -45,7 +46,10 @@ const ui = {
   previewLike: $("preview-like"), previewOpen: $("preview-open"),
   previewClose: $("preview-close"), previewPrev: $("preview-prev"),
   previewNext: $("preview-next"), access: $("access"), accessText: $("access-text"),
-  accessToken: $("access-token"),
+  accessToken: $("access-token"), filters: $("filters"),
+  filterForm: $("filter-form"), filterFrom: $("filter-from"),
+  filterTo: $("filter-to"), filterFolder: $("filter-folder"), filterOrder: $("filter-order"),
+  filterClear: $("filter-clear"),
 };
 
 // ------------------------------------------------------------------ state

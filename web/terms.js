@@ -228,7 +228,8 @@ async function sendQuery(text, k, id) {
     return;
   }
   if (!state.connected) {
-    request({ type: "query", q: text, k }, id);  // says it waits; the next hello reruns
+    // says it waits; the next hello reruns
+    request({ type: "query", q: text, k, ...queryOptions() }, id);
     return;
   }
   let onServer;
@@ -242,7 +243,7 @@ async function sendQuery(text, k, id) {
   state.back = new Map(onServer.map((m, i) => [m, numbers[i]]));
   const translated = text.replace(UPLOAD_REF, (whole, n) =>
     `[UPLOAD_${onServer[numbers.indexOf(Number(n))]}]`);
-  request({ type: "query", q: translated, k }, id);
+  request({ type: "query", q: translated, k, ...queryOptions() }, id);
 }
 
 function rerun() {

@@ -57,7 +57,7 @@ def test_a_typed_query_puts_the_cat_first(page, server, ids):
     assert "brown cat" in page.locator(".tile .caption").first.inner_text()
     found = tile_scores(page)
     assert len(found) == 12 and found == sorted(found, reverse=True)
-    expect(page.locator("#summary")).to_contain_text("12 images for cat")
+    expect(page.locator("#summary")).to_contain_text("12 images (1 close match) for cat")
     assert "cat" in page.locator("#nearest .word").first.inner_text()
     expect(page.locator("#error")).to_be_hidden()
     expect(page.locator("#corrections")).to_be_hidden()

@@ -1,0 +1,47 @@
+// When and where: a date range, a folder (and all below it), and the order of results. The
+// server applies the filter in its search, so a filter that keeps three photos shows those
+// three; "newest first" orders the close matches (above the relevance line) by date.
+"use strict";
+
+// The fields a query message carries for the filters as set ({} for none)
+function queryOptions() {
+  const filter = {};
+  if (ui.filterFrom.value) filter.from = ui.filterFrom.value;
+  if (ui.filterTo.value) filter.to = ui.filterTo.value;
+  const folder = ui.filterFolder.value.trim();
+  if (folder) filter.folder = folder;
+  const options = Object.keys(filter).length ? { filter } : {};
+  if (ui.filterOrder.value !== "score") options.order = ui.filterOrder.value;
+  return options;
+}
+
+// The hello's gallery: the filters (folded until opened) show where its photos have dates
+function showFilters(gallery) {
+  const [first, last] = (gallery && gallery.taken) || [null, null];
+  ui.filters.hidden = !first;
+  for (const input of [ui.filterFrom, ui.filterTo]) {
+    input.min = first || "";
+    input.max = last || "";
+  }
+}
+
+function filtersChanged() {
+  if (state.view.mode === "query") runQuery(state.view.text, PAGE, false);
+}
+
+for (const input of [ui.filterFrom, ui.filterTo, ui.filterOrder]) {
+  input.addEventListener("change", filtersChanged);
+}
+ui.filterFolder.addEventListener("change", filtersChanged);
+ui.filterFolder.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") {
+    event.preventDefault();
+    ui.filterFolder.blur();  // its change runs the query
+  }
+});
+ui.filterForm.addEventListener("submit", (event) => event.preventDefault());
+ui.filterClear.addEventListener("click", () => {
+  ui.filterFrom.value = ui.filterTo.value = ui.filterFolder.value = "";
+  ui.filterOrder.value = "score";
+  filtersChanged();
+});
