@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import sqlite3
 import urllib.error
@@ -261,62 +260,3 @@ def test_a_filter_is_applied_in_the_search_not_after_it(thousand):
     finally:
         client.close()
 
-
-# ---------------------------------------------------------------------------- the page
-
-def test_the_page_filters_by_folder_and_day_and_draws_the_line(library, library_server, page):
-    from playwright.sync_api import expect
-
-    from tests.e2e.pages import images_loaded, open_page, search, tile_ids
-
-    by_id = {item.id: path for path, item in items_by_path(library[1]).items()}
-    open_page(page, library_server.url, count=15)
-    expect(page.locator("#filters")).to_be_visible()  # the photos have dates
-    page.click("#filters summary")  # folded until opened
-    search(page, "cat")
-    line = page.locator(".relevance-line")
-    expect(line).to_have_count(1)
-    expect(line).to_contain_text(re.compile(r"\d+ close match(es)?, then weaker ones"))
-    expect(page.locator("#summary")).to_contain_text("close match")
-    page.fill("#filter-folder", "phone")
-    page.press("#filter-folder", "Enter")
-    expect(page.locator(".tile")).to_have_count(3)
-    assert {by_id[i] for i in tile_ids(page)} == \
-        {"phone/photo-000.jpg", "phone/photo-001.jpg", "phone/cat.heic"}
-    page.fill("#filter-from", "2019-07-01")
-    page.fill("#filter-to", "2019-07-31")
-    page.locator("#filter-to").dispatch_event("change")
-    expect(page.locator(".tile")).to_have_count(1)
-    assert [by_id[i] for i in tile_ids(page)] == ["phone/photo-001.jpg"]
-    images_loaded(page, ".tile img")
-    page.click("#filter-clear")
-    expect(page.locator(".tile")).to_have_count(15)
-
-
-@pytest.fixture(scope="module")
-def phone_photos(tmp_path_factory):
-    """30 photos of 12 megapixels, 3-5 MB each, indexed, served."""
-    root = tmp_path_factory.mktemp("phone")
-    write_large_photos(root / "photos", 30)
-    index(root / "photos", root / "index")
-    running = start_server(root / "index", root / "server.log")
-    yield root / "photos", running
-    stop_server(running)
-
-
-def test_a_page_of_results_moves_thumbnails_not_originals(phone_photos, page):
-    from tests.e2e.pages import images_loaded, open_page, search
-
-    folder, server = phone_photos
-    open_page(page, server.url, count=24)
-    search(page, "man")
-    images_loaded(page, ".tile img")
-    received = page.evaluate("""() => performance.getEntriesByType("resource")
-        .filter(e => e.initiatorType === "img" && e.name.includes("/thumbs/"))
-        .reduce((sum, e) => sum + e.transferSize, 0)""")
-    originals = sum(p.stat().st_size for p in folder.glob("*.jpg")) * 24 / 30
-    print(f"\n24 results: {received / 1e6:.2f} MB of thumbnails received "
-          f"(the originals: {originals / 1e6:.0f} MB)")
-    assert 0 < received <= 2e6
-    assert page.locator(".tile img").evaluate_all(
-        "imgs => imgs.every(i => i.src.includes('/thumbs/'))")
