@@ -62,10 +62,10 @@ def _day(text: str | None, name: str) -> date | None:
 def _folder(text: str) -> str:
     if len(text) > MAX_FOLDER_CHARS:
         raise ValueError(f'"folder" is too long (at most {MAX_FOLDER_CHARS} characters)')
-    parts = [part for part in text.strip("/").split("/")]
-    if text.strip("/") and any(part in ("", ".", "..") or "\0" in part for part in parts):
+    folder = text.strip("/")
+    if folder and any(part in ("", ".", "..") or "\0" in part for part in folder.split("/")):
         raise ValueError('"folder" must be a folder of the gallery, as "2019/summer"')
-    return "/".join(parts) if text.strip("/") else ""
+    return folder
 
 
 class RowsWithin:
