@@ -29,7 +29,7 @@ NETWORK_SIZE = 240
 # (format, Pillow mode, megapixels): the largest of each kind the server accepts, and some beyond
 CASES = [("JPEG", "RGB", 24.0), ("PNG", "RGB", 9.8), ("PNG", "RGBA", 4.9), ("PNG", "L", 24.0),
          ("PNG", "I;16", 6.5), ("GIF", "P", 6.5), ("WEBP", "RGB", 2.4), ("BMP", "RGB", 2.5),
-         ("HEIF", "RGB", 4.4), ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0),
+         ("HEIF", "RGB", 3.9), ("PNG", "RGB", 24.0), ("WEBP", "RGB", 24.0),
          ("PNG", "RGBA", 24.0), ("HEIF", "RGB", 24.0)]
 MAX_UPLOAD = 10 * 2**20  # the server's largest upload message
 
