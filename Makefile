@@ -57,10 +57,13 @@ demo: $(BASE)
 	$(PY) -m scripts.demo --gallery "$(GALLERY)" --port $(PORT)
 
 # Reproduce the shipped model in models/ from ../shared/datasets/flickr8k (2 CPU cores: the
-# feature cache ~15 min, training and export ~5 min; docs/concepts.md).
+# feature cache ~15 min, training and export ~5 min; docs/concepts.md), then what is chosen on
+# dev for it: the relevance line and the near duplicates' threshold (~3 min each).
 model: $(DEV) test-packages
 	$(PY) -m scripts.cache_features
 	$(PY) -m scripts.train --out models
+	$(PY) -m scripts.calibrate_relevance --write
+	$(PY) -m scripts.calibrate_duplicates --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info cphoc/*.so

@@ -72,6 +72,7 @@ class Photo(NamedTuple):
     input: np.ndarray  # the network's input (`to_array`)
     thumbnail: bytes  # a JPEG, upright, THUMBNAIL_SIDE on its long side at most (b"": none asked)
     taken: str  # when: EXIF DateTimeOriginal (else DateTime), else the file's mtime, ISO 8601
+    layout: np.ndarray  # its colour layout (`colour_layout`)
 
 
 def read_photo(path: Path, size: int, thumbnail_side: int = THUMBNAIL_SIDE,
@@ -87,9 +88,24 @@ def read_photo(path: Path, size: int, thumbnail_side: int = THUMBNAIL_SIDE,
         if taken is None:
             taken = _file_date(path)
         return Photo(to_array(upright, size),
-                     thumbnail_jpeg(upright, thumbnail_side) if thumbnail_side else b"", taken)
+                     thumbnail_jpeg(upright, thumbnail_side) if thumbnail_side else b"", taken,
+                     colour_layout(upright))
 
     return _opened(path, None, photo)
+
+
+LAYOUT_SIDE = 6
+LAYOUT_DIM = 3 * LAYOUT_SIDE * LAYOUT_SIDE
+
+
+def colour_layout(image: Image.Image) -> np.ndarray:
+    """An image as its 6 x 6 colour layout, half of its appearance (server.serve.duplicates):
+    (108,) float32, each channel less its mean, unit length (all zero for a flat picture)."""
+    small = np.asarray(image.convert("RGB").resize((LAYOUT_SIDE, LAYOUT_SIDE),
+                                                   Image.Resampling.BOX), np.float32)
+    centred = (small - small.mean(axis=(0, 1))).ravel()
+    length = float(np.linalg.norm(centred))
+    return centred / length if length > 1e-6 else centred
 
 
 def thumbnail_jpeg(image: Image.Image, side: int = THUMBNAIL_SIDE) -> bytes:

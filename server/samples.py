@@ -69,3 +69,31 @@ def write_large_photos(folder: Path, count: int, size: tuple[int, int] = (4032, 
         paths.append(folder / f"photo-{number:03d}.jpg")
         Image.fromarray(grainy).save(paths[-1], quality=90)
     return paths
+
+
+COPY_KINDS = ("half size", "JPEG quality 30", "cropped 10%", "brighter")
+
+
+def plant_copies(originals: list[Path], folder: Path, seed: int = 0) -> list[tuple[Path, Path]]:
+    """Near-identical copies of each photo, as people's libraries hold them (the test of near
+    duplicates): resized to half, recompressed at JPEG quality 30, cropped by up to a tenth on
+    each side (at a random place), made brighter and more contrasted. Returns (original, copy)
+    pairs, COPY_KINDS in turn for each original."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = []
+    for number, path in enumerate(originals):
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        width, height = image.size
+        left, top = (rng.random(2) * [width * 0.1, height * 0.1]).astype(int)
+        brighter = np.clip(np.asarray(image, np.float32) * 1.15 + 10, 0, 255).astype(np.uint8)
+        copies = [(image.resize((width // 2, height // 2), Image.Resampling.BILINEAR), 95),
+                  (image, 30),
+                  (image.crop((left, top, left + int(width * 0.9), top + int(height * 0.9))), 95),
+                  (Image.fromarray(brighter), 95)]
+        for kind, (copy, quality) in enumerate(copies):
+            target = folder / f"{number:05d}-{kind}-{path.stem}.jpg"
+            copy.save(target, "JPEG", quality=quality)
+            planted.append((path, target))
+    return planted

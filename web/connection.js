@@ -213,6 +213,7 @@ function onMessage(event) {
     case "gallery": return onGallery(message);
     case "parsed": return onParsed(message);
     case "described": return onDescribed(message);
+    case "duplicates": return onDuplicates(message);
     case "uploaded": return onUploaded(message);
     case "error": return onError(message);
     default: return undefined;
@@ -238,6 +239,7 @@ function onHello(hello) {
     return;
   }
   showFilters(gallery);
+  showDuplicates(gallery);
   rerun();  // the last query again: uploads belonged to the old connection
 }
 

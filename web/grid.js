@@ -165,6 +165,8 @@ ui.more.addEventListener("click", () => {
   const view = state.view;
   if (view.mode === "browse") {
     request({ type: "browse", after: view.after, k: PAGE });
+  } else if (view.mode === "duplicates") {
+    listDuplicates(view.after);
   } else {
     runQuery(view.text, Math.min(limit("results", MAX_RESULTS), view.k + PAGE), false);
   }

@@ -6,6 +6,7 @@
 //   terms.js       the query box and its terms strip (as the server reads the text), the notices
 //   grid.js        the results (with the relevance line) and the nearest words
 //   filters.js     when and where: a date range, a folder, the order of results
+//   duplicates.js  the gallery's groups of near-identical photos
 //   preview.js     one image large, with what the model sees in it
 //   history.js     each query an entry of the browser's history; undo; the toast
 //   photos.js      the user's photos: uploads, kept in IndexedDB, dropped and pasted
@@ -21,6 +22,7 @@
 "use strict";
 
 const PAGE = 24;                 // results asked for at a time
+const DUPLICATE_GROUPS = 12;     // near-duplicate groups asked for at a time
 const MAX_RESULTS = 200;         // the server's default limit; hello.limits overrides it
 const MAX_UPLOADS = 16;          // uploads a connection keeps; hello.limits overrides it
 const RETRY_FIRST = 500;         // reconnect backoff, ms: 0.5 s doubling up to 5 s
@@ -49,7 +51,7 @@ const ui = {
   accessToken: $("access-token"), filters: $("filters"),
   filterForm: $("filter-form"), filterFrom: $("filter-from"),
   filterTo: $("filter-to"), filterFolder: $("filter-folder"), filterOrder: $("filter-order"),
-  filterClear: $("filter-clear"),
+  filterClear: $("filter-clear"), duplicates: $("duplicates"),
 };
 
 // ------------------------------------------------------------------ state

@@ -249,6 +249,7 @@ async function sendQuery(text, k, id) {
 function rerun() {
   const view = state.view;
   if (view.mode === "query") runQuery(view.text, view.k, false);
+  else if (view.mode === "duplicates") listDuplicates(0);
   else browse(0);
 }
 

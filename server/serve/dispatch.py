@@ -7,21 +7,27 @@ and its work is charged to that address after.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from typing import cast
 
 from server.serve.batcher import Batcher
+from server.serve.duplicates import duplicate_groups
 from server.serve.gallery import Item
 from server.serve.limits import Clients
 from server.serve.protocol import (
+    GROUP_SHOWN,
     INTERNAL_ERROR,
     BrowseMessage,
     ClientError,
     Correction,
     Described,
     DescribeMessage,
+    DuplicateGroup,
+    Duplicates,
+    DuplicatesMessage,
     ErrorReply,
     GalleryPage,
     Parsed,
@@ -58,6 +64,8 @@ class Dispatcher:
         self.retriever, self.clients, self.uploads = retriever, clients, uploads
         self.gallery = retriever.gallery
         self.batcher = Batcher(retriever, clients)
+        self._groups: list[list[int]] | None = None  # near duplicates, found once when asked
+        self._finding = asyncio.Lock()
 
     async def reply(self, message: str | bytes, session: Session) -> Reply:
         """The answer to one message, or the error it gets; charges its work to its address."""
@@ -94,6 +102,8 @@ class Dispatcher:
             return self.browse(message, session, started)
         if isinstance(message, DescribeMessage):
             return self.describe(message, started)
+        if isinstance(message, DuplicatesMessage):
+            return await self.duplicates(message, session, started)
         if isinstance(message, ParseMessage):
             return parsed(message)
         return Pong(type="pong", id=message.id)
@@ -145,6 +155,45 @@ class Dispatcher:
             reply["picture_words"] = picture
         return reply
 
+
+    async def duplicates(self, message: DuplicatesMessage, session: Session, started: float
+                         ) -> Duplicates:
+        """A page of the gallery's near-duplicate groups, largest first. They are found the
+        first time they are asked for (a neighbour search over the appearance vectors, in a
+        thread: the server goes on answering), then kept: a generation never changes."""
+        settings = self.gallery.appearance
+        reply = Duplicates(type="duplicates", id=message.id, after=message.after, next=None,
+                           total=0, photos=0, groups=[],
+                           threshold=settings["threshold"] if settings else None, ms=0.0)
+        if settings is None:
+            reply["setup"] = (f"this index was made without appearance vectors: update it with "
+                              f"`python -m scripts.index {self.gallery.root} --index "
+                              f"{self.gallery.directory}` (ids are kept)")
+        else:
+            found = await self._duplicate_groups(settings["threshold"])
+            page = found[message.after : message.after + message.k]
+            end = message.after + len(page)
+            reply["total"], reply["photos"] = len(found), sum(len(group) for group in found)
+            reply["next"] = end if end < len(found) else None
+            reply["groups"] = [self._group(group) for group in page]
+        session.cost += time.perf_counter() - started
+        reply["ms"] = elapsed_ms(started, time.perf_counter())
+        return reply
+
+    async def _duplicate_groups(self, threshold: float) -> list[list[int]]:
+        async with self._finding:  # one search, however many ask at once
+            if self._groups is None:
+                vectors = self.gallery.appearance_vectors()
+                assert vectors is not None
+                self._groups = await asyncio.to_thread(duplicate_groups, vectors, threshold)
+                log.info("found %d groups of near duplicates", len(self._groups))
+        return self._groups
+
+    def _group(self, rows: list[int]) -> DuplicateGroup:
+        items = sorted(self.gallery.items(rows), key=lambda item: item.id)
+        return DuplicateGroup(count=len(items),
+                              results=self._results(items[:GROUP_SHOWN],
+                                                    [None] * len(items[:GROUP_SHOWN])))
 
     def _results(self, items: list[Item], scores: list[float] | list[None]) -> list[Result]:
         return results(items, scores, [self.gallery.thumbnail_key(item) for item in items])

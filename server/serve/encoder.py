@@ -7,6 +7,7 @@ timm, no weights wheel. It is 2-3x faster than eager PyTorch on a CPU (docs/gall
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from server.artifacts import (
     model_fingerprint,
 )
 from server.images import to_array
+from server.serve.duplicates import DUPLICATES_FILE, DuplicateModel
 from server.vectors import normalized
 
 EMBEDDING = "embedding"  # the graph's output that is indexed and searched
@@ -50,6 +52,23 @@ class ImageEncoder:
     def embed_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """A batch made by `to_array` (n, 3, size, size) to (n, dim) unit vectors."""
         return self.run(inputs, EMBEDDING)[0]
+
+    @functools.cached_property
+    def duplicates(self) -> DuplicateModel | None:
+        """The appearance model for near duplicates, where the graph gives class probabilities
+        and the model folder has one (the shipped model does); else None."""
+        if "classes" not in self.outputs or not (self.directory / DUPLICATES_FILE).exists():
+            return None
+        return DuplicateModel.load(self.directory)
+
+    def embed_photos(self, inputs: np.ndarray, layouts: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the indexer keeps of a batch: the embeddings and, with `duplicates`, the
+        appearance vectors (from the same run of the graph, and the images' colour layouts)."""
+        if self.duplicates is None:
+            return self.embed_inputs(inputs), None
+        vectors, classes = self.run(inputs, EMBEDDING, "classes")
+        return vectors, self.duplicates.appearance(classes, layouts)
 
     def run(self, inputs: np.ndarray, *names: str) -> list[np.ndarray]:
         """Outputs of the graph by name: `embedding` (what is indexed: unit vectors), and, in

@@ -29,6 +29,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from server.serve.duplicates import APPEARANCE_DIM
 from server.serve.filters import RowsWithin
 from server.serve.thumbnails import thumbnail_key
 from server.vectors import normalized
@@ -45,8 +46,8 @@ BLEND_IN_MEMORY_UP_TO = 1_000_000
 BLEND_CHUNK = 100_000
 # the files of one generation; faiss-<g>*.index is a search index the server may cache there,
 # blend-<g>*.npy the blended vectors of a large captioned gallery
-GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("items", "sqlite"),
-                    ("faiss", "index"), ("blend", "npy"))
+GENERATION_FILES = (("embeddings", "npy"), ("captions", "npy"), ("appearance", "npy"),
+                    ("items", "sqlite"), ("faiss", "index"), ("blend", "npy"))
 
 
 class GalleryError(Exception):
@@ -114,6 +115,10 @@ class Gallery:
         self.vectors = np.load(self.directory / f"embeddings-{generation}.npy", mmap_mode="r")
         captions = self.directory / f"captions-{generation}.npy"
         self.caption_vectors = np.load(captions, mmap_mode="r") if captions.exists() else None
+        # appearance vectors (near duplicates: server.serve.duplicates), where they were made
+        self.appearance: dict | None = self.manifest.get("appearance")  # model, threshold
+        self.appearance_file = self.directory / f"appearance-{generation}.npy" \
+            if self.appearance else None
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
         self.generation = generation
         self.thumbnails: dict | None = self.manifest.get("thumbnails")  # their settings
@@ -152,6 +157,12 @@ class Gallery:
             del blend
             tmp.replace(path)
         return np.load(path, mmap_mode="r")
+
+    def appearance_vectors(self) -> np.ndarray | None:
+        """The images' appearance vectors (memory-mapped), if the index has them."""
+        if self.appearance_file is None:
+            return None
+        return np.load(self.appearance_file, mmap_mode="r")
 
     def search_cache(self, caption_weight: float = 0.0) -> Path:
         """Where a faiss index of `search_vectors(caption_weight)` may be kept."""
@@ -221,13 +232,14 @@ def _blend(vectors: np.ndarray, captions: np.ndarray, caption_weight: float) -> 
 def write_generation(directory: Path, *, root: Path, model_fingerprint: str, items: list[Item],
                      vectors: np.ndarray, skipped: Iterable[Skipped], next_id: int,
                      caption_vectors: np.ndarray | None = None, dtype: str = "float32",
-                     thumbnails: dict | None = None) -> None:
+                     thumbnails: dict | None = None, appearances: np.ndarray | None = None,
+                     appearance: dict | None = None) -> None:
     """Write a new generation held in memory and make it current (`GenerationWriter` at once)."""
     with GenerationWriter(directory, root=root, model_fingerprint=model_fingerprint,
                           count=len(items), dim=int(vectors.shape[1]), dtype=dtype,
                           captioned=caption_vectors is not None,
-                          thumbnails=thumbnails) as writer:
-        writer.add(items, vectors, caption_vectors)
+                          thumbnails=thumbnails, appearance=appearance) as writer:
+        writer.add(items, vectors, caption_vectors, appearances)
         writer.commit(skipped, next_id)
 
 
@@ -242,8 +254,11 @@ class GenerationWriter:
     """
 
     def __init__(self, directory: Path, *, root: Path, model_fingerprint: str, count: int,
-                 dim: int, dtype: str, captioned: bool, thumbnails: dict | None = None):
-        """`thumbnails`: the settings its images' thumbnails were made with, if they were."""
+                 dim: int, dtype: str, captioned: bool, thumbnails: dict | None = None,
+                 appearance: dict | None = None):
+        """`thumbnails`: the settings its images' thumbnails were made with, if they were;
+        `appearance`: the appearance model's settings (`DuplicateModel.settings`), if the rows
+        have appearances."""
         directory.mkdir(parents=True, exist_ok=True)
         old = _read_manifest(directory)
         self.directory = directory
@@ -252,10 +267,14 @@ class GenerationWriter:
         self.written = 0
         self.manifest = {"format": FORMAT_VERSION, "generation": self.generation,
                          "model": model_fingerprint, "root": str(root), "count": count,
-                         "dim": dim, "dtype": str(self.dtype), "thumbnails": thumbnails}
-        kinds = ("embeddings", "captions") if captioned else ("embeddings",)
-        self._paths = [directory / f"{kind}-{self.generation}.npy" for kind in kinds]
-        self._matrices = [self._open_matrix(path) for path in self._paths]
+                         "dim": dim, "dtype": str(self.dtype), "thumbnails": thumbnails,
+                         "appearance": appearance}
+        widths = {"embeddings": dim, "captions": dim if captioned else 0,
+                  "appearance": APPEARANCE_DIM if appearance else 0}
+        self._paths = {kind: directory / f"{kind}-{self.generation}.npy"
+                       for kind, width in widths.items() if width}
+        self._matrices = {kind: self._open_matrix(path, widths[kind])
+                          for kind, path in self._paths.items()}
         self._items_path = directory / f"items-{self.generation}.sqlite"
         self._items_path.unlink(missing_ok=True)  # a leftover of an interrupted run
         self._db = sqlite3.connect(self._items_path)
@@ -265,20 +284,24 @@ class GenerationWriter:
         self._db.execute("CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER, "
                          "mtime_ns INTEGER, reason TEXT)")
 
-    def _open_matrix(self, path: Path) -> BinaryIO:
+    def _open_matrix(self, path: Path, width: int) -> BinaryIO:
         file = open(path, "wb")  # noqa: SIM115 (closed by close())
         np.lib.format.write_array_header_1_0(file, {
             "descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-            "shape": (self.count, self.dim)})
+            "shape": (self.count, width)})
         return file
 
     def add(self, items: Sequence[Item], vectors: np.ndarray,
-            captions: np.ndarray | None = None) -> None:
-        """The next rows, in row order: `vectors[i]` (and `captions[i]`) belong to `items[i]`."""
-        if len(items) != len(vectors) or (captions is None) != (len(self._matrices) == 1):
-            raise ValueError("one vector (and one caption vector, if captioned) per item")
-        for file, values in zip(self._matrices, (vectors, captions), strict=False):
-            file.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+            captions: np.ndarray | None = None, appearances: np.ndarray | None = None) -> None:
+        """The next rows, in row order: `vectors[i]` (and `captions[i]`, `appearances[i]`)
+        belong to `items[i]`."""
+        given = {"embeddings": vectors, "captions": captions, "appearance": appearances}
+        if any((given[kind] is None) == (kind in self._matrices) for kind in given) or any(
+                len(values) != len(items) for values in given.values() if values is not None):
+            raise ValueError("one vector (and one caption vector, one appearance, if the "
+                             "generation has them) per item")
+        for kind, file in self._matrices.items():
+            file.write(np.ascontiguousarray(given[kind], dtype=self.dtype).tobytes())
         self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", items)
         self.written += len(items)
 
@@ -293,7 +316,7 @@ class GenerationWriter:
         self._db.execute("CREATE INDEX items_taken ON items (taken)")
         self._db.commit()
         self.close()
-        for path in [*self._paths, self._items_path]:
+        for path in [*self._paths.values(), self._items_path]:
             _fsync(path)
         tmp = self.directory / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(self.manifest | {"next_id": next_id}, indent=1))
@@ -302,7 +325,7 @@ class GenerationWriter:
         _remove_stale(self.directory, self.generation)
 
     def close(self) -> None:
-        for file in self._matrices:
+        for file in self._matrices.values():
             file.close()
         self._db.close()
 

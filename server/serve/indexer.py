@@ -46,7 +46,8 @@ from server.datasets import (
     read_folder,
     sidecar_captions,
 )
-from server.images import THUMBNAIL_SIDE, BadImage, read_photo
+from server.images import LAYOUT_DIM, THUMBNAIL_SIDE, BadImage, read_photo
+from server.serve.duplicates import APPEARANCE_DIM
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import (
     MANIFEST,
@@ -165,6 +166,7 @@ class DecodedBatch:
     failed: list[tuple[int, str]]  # (position, reason)
     thumbnails: list[bytes]  # of the decoded images (b"" each when none were asked for)
     taken: list[str]  # when each decoded photo was taken
+    layouts: np.ndarray  # (len(positions), LAYOUT_DIM): their colour layouts
 
 
 def decode_batch(paths: list[Path], positions: list[int], size: int, thumbnails: bool = True
@@ -179,8 +181,10 @@ def decode_batch(paths: list[Path], positions: list[int], size: int, thumbnails:
             failed.append((position, str(error)))
     stacked = np.stack([photo.input for photo in photos]) if photos else \
         np.zeros((0, 3, size, size), np.float32)
+    layouts = np.stack([photo.layout for photo in photos]) if photos else \
+        np.zeros((0, LAYOUT_DIM), np.float32)
     return DecodedBatch(good, stacked, failed, [photo.thumbnail for photo in photos],
-                        [photo.taken for photo in photos])
+                        [photo.taken for photo in photos], layouts)
 
 
 def decoded_batches(paths: list[Path], size: int, batch_size: int = 16, workers: int = 1,
@@ -231,6 +235,7 @@ class Embedded(NamedTuple):
     failed: list[tuple[int, str]]  # (position, reason)
     thumbnails: list[bytes] | None = None  # of the embedded images, if made
     taken: list[str] | None = None  # when each was taken, if known
+    appearances: np.ndarray | None = None  # for near duplicates, where the model makes them
 
 
 # Embeds a list of paths batch by batch, in any order, every position once: `embed_here` in
@@ -243,8 +248,9 @@ def embed_here(paths: list[Path], encoder: ImageEncoder, options: IndexOptions
     """Decode in `options.workers` processes while the encoder embeds in this one."""
     for batch in decoded_batches(paths, encoder.image_size, options.batch_size, options.workers,
                                  options.thumbnails):
-        yield Embedded(batch.positions, encoder.embed_inputs(batch.inputs), batch.failed,
-                       batch.thumbnails, batch.taken)
+        vectors, appearances = encoder.embed_photos(batch.inputs, batch.layouts)
+        yield Embedded(batch.positions, vectors, batch.failed, batch.thumbnails, batch.taken,
+                       appearances)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,14 @@ class _Previous:
     captioned: bool
     skipped: list[Skipped]
     thumbnails: dict | None  # how its thumbnails were made, if it has them
+    appearances: Path | None  # its appearance vectors, if it has them
+    appearance: dict | None  # the appearance model they were made with (`settings`)
     redecode: str | None  # why every image must be decoded again (an older format), if so
+
+
+def work_width(encoder: ImageEncoder) -> int:
+    """A row of work: an embedding, then its appearance where the model makes them."""
+    return encoder.dim + (APPEARANCE_DIM if encoder.duplicates else 0)
 
 
 def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
@@ -280,14 +293,18 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
         dtype = options.dtype or (previous.manifest.get("dtype", "float32") if previous
                                   else "float32")
         thumbnails = THUMBNAILS if options.thumbnails else None
+        appearance = encoder.duplicates.settings if encoder.duplicates else None
         redecode = previous.redecode if previous else None
         if previous and thumbnails and previous.thumbnails != thumbnails:
             redecode = redecode or "it has no thumbnails, or others"
+        if previous and appearance and previous.appearance != appearance:
+            redecode = redecode or "it has no appearance vectors (near duplicates), or others"
         if redecode and not options.rebuild:
             log.warning("every image is decoded once more (ids are kept): %s", redecode)
         reuse = not options.rebuild and redecode is None
-        work = Work(index_dir / PARTIAL, fingerprint=encoder.fingerprint, dim=encoder.dim,
-                    dtype=dtype, previous_items=previous.items if previous else None)
+        work = Work(index_dir / PARTIAL, fingerprint=encoder.fingerprint,
+                    dim=work_width(encoder), dtype=dtype,
+                    previous_items=previous.items if previous else None)
         try:
             unreadable = _record_sources(work, sources, root)
             report = IndexReport(skipped=list(unreadable))
@@ -299,7 +316,7 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
                 found = found.after_embedding(report.embedded,
                                               report.skipped[len(unreadable):], captioned)
             report.total = _assemble(work, found, reuse, root, index_dir, encoder, words,
-                                     dtype, previous, unreadable, thumbnails)
+                                     dtype, previous, unreadable, thumbnails, appearance)
             if previous is not None and previous.thumbnails:
                 _remove_replaced_thumbnails(work, index_dir, previous.thumbnails,
                                             every=previous.thumbnails != thumbnails)
@@ -375,8 +392,9 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previo
                          index_dir / f"embeddings-{generation}.npy",
                          gallery.manifest["next_id"], len(gallery), gallery.manifest,
                          gallery.caption_vectors is not None, gallery.skipped(),
-                         gallery.thumbnails, "it was made before thumbnails and dates"
-                         if gallery.format == 1 else None)
+                         gallery.thumbnails, gallery.appearance_file, gallery.appearance,
+                         "it was made before thumbnails and dates" if gallery.format == 1
+                         else None)
     gallery.close()
     return previous
 
@@ -392,7 +410,9 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
         while window := list(islice(pending, WINDOW)):
             paths = [root / o.path for o in window]
             for batch in embedder(paths, encoder, options):
-                vectors = dict(zip(batch.positions, batch.vectors, strict=True))
+                rows = batch.vectors if batch.appearances is None else \
+                    np.hstack([batch.vectors, batch.appearances])
+                vectors = dict(zip(batch.positions, rows, strict=True))
                 taken = dict(zip(batch.positions, batch.taken or (), strict=False))
                 reasons = dict(batch.failed)
                 # thumbnails first: a record saved below always has its thumbnail on disk
@@ -425,7 +445,7 @@ def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder
 def _assemble(work: Work, summary: Summary, reuse: bool, root: Path, index_dir: Path,
               encoder: ImageEncoder, words: WordSpace | None, dtype: str,
               previous: _Previous | None, unreadable: list[Skipped],
-              thumbnails: dict | None) -> int:
+              thumbnails: dict | None, appearance: dict | None) -> int:
     """Write the new generation (`summary`: what it holds), a block at a time, unless the
     current one holds exactly that already; returns how many images it holds."""
     skipped = sorted({s.path: s for s in [*unreadable, *summary.skipped]}.values())
@@ -433,23 +453,31 @@ def _assemble(work: Work, summary: Summary, reuse: bool, root: Path, index_dir: 
     if (reuse and previous is not None and summary.same_records and
             previous.manifest.get("dtype") == dtype and previous.manifest["root"] == str(root)
             and previous.captioned == captioned and previous.skipped == skipped
-            and previous.thumbnails == thumbnails):
+            and previous.thumbnails == thumbnails and previous.appearance == appearance):
         log.info("nothing changed: the index stays as it was")
         return summary.vectors
-    kept = MatrixRows(previous.embeddings) if previous and reuse else None
+    kept = []  # the previous generation's matrices, when its vectors are kept
+    if previous and reuse:
+        kept.append(MatrixRows(previous.embeddings))
+        if appearance:  # reuse means the previous ones were made by the same model
+            assert previous.appearances is not None
+            kept.append(MatrixRows(previous.appearances))
     next_id = previous.next_id if previous else 1  # [IMG_1] is the first image of a fresh one
     with GenerationWriter(index_dir, root=root, model_fingerprint=encoder.fingerprint,
                           count=summary.vectors, dim=encoder.dim, dtype=dtype,
-                          captioned=captioned, thumbnails=thumbnails) as writer:
+                          captioned=captioned, thumbnails=thumbnails,
+                          appearance=appearance) as writer:
         for block in work.all_outcomes(reuse):
             with_vectors = [o for o in block if o.has_vector]
             items, next_id = items_of(with_vectors, writer.written, next_id)
             captions = words.caption_matrix([o.caption or "" for o in with_vectors]) \
                 if words is not None and captioned else None
-            writer.add(items, _vectors_of(with_vectors, work, kept, encoder.dim), captions)
+            rows = _vectors_of(with_vectors, work, kept, work.dim)
+            writer.add(items, rows[:, :encoder.dim], captions,
+                       rows[:, encoder.dim:] if appearance else None)
         writer.commit(skipped, next_id)
-    if kept is not None:
-        kept.close()
+    for matrix in kept:
+        matrix.close()
     return summary.vectors
 
 
@@ -464,14 +492,17 @@ def _remove_replaced_thumbnails(work: Work, index_dir: Path, settings: dict, eve
         log.info("removed %d thumbnails of images gone or changed", removed)
 
 
-def _vectors_of(outcomes: list[Outcome], work: Work, kept: MatrixRows | None, dim: int
+def _vectors_of(outcomes: list[Outcome], work: Work, kept: list[MatrixRows], dim: int
                 ) -> np.ndarray:
-    """A block's vectors: from this run's (or a killed run's) results, or the previous index."""
+    """A block's rows of work (embeddings, then appearances): from this run's (or a killed
+    run's) results, or the previous index's matrices side by side."""
     vectors = np.empty((len(outcomes), dim), work.dtype)
     fresh = [i for i, o in enumerate(outcomes) if o.vector_row is not None]
     vectors[fresh] = work.vectors([outcomes[i].vector_row for i in fresh])  # type: ignore[misc]
     old = [i for i, o in enumerate(outcomes) if o.vector_row is None]
     if old:
-        assert kept is not None, "a kept vector without a previous index"
-        vectors[old] = kept.read([outcomes[i].previous_row for i in old])  # type: ignore[misc]
+        assert kept, "a kept vector without a previous index"
+        previous_rows = [outcomes[i].previous_row for i in old]
+        vectors[old] = np.hstack([matrix.read(previous_rows)  # type: ignore[arg-type]
+                                  for matrix in kept])
     return vectors

@@ -32,6 +32,8 @@ MAX_UPLOAD = 10 * 2**20
 MAX_UPLOADS = 16               # per connection; the oldest is forgotten first
 MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
+DUPLICATE_GROUPS = 12  # near-duplicate groups a page, by default
+GROUP_SHOWN = 12  # photos of a group a reply carries (its count says how many there are)
 MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
 DESCRIBE_WORDS = 8
 MAX_DESCRIBE_WORDS = 50
@@ -63,6 +65,7 @@ class GalleryInfo(TypedDict):
     count: int
     fit: str
     taken: list[str | None]  # [first, last]: the days its photos were taken (the date filter's)
+    duplicates: bool  # whether it can list near duplicates (its index has appearance vectors)
 
 
 class Hello(TypedDict):
@@ -132,6 +135,24 @@ class Described(TypedDict):
     ms: float
 
 
+class DuplicateGroup(TypedDict):
+    count: int  # photos in the group
+    results: list[Result]  # the first GROUP_SHOWN of them, in id order
+
+
+class Duplicates(TypedDict):
+    type: Literal["duplicates"]
+    id: RequestId
+    after: int  # groups skipped (the page's start)
+    next: int | None  # `after` of the next page, None at the last
+    total: int  # groups in the gallery
+    photos: int  # photos in some group
+    groups: list[DuplicateGroup]  # largest first
+    threshold: float | None  # appearance cosine at or above which photos are grouped
+    setup: NotRequired[str]  # where the index has no appearance vectors: how to make them
+    ms: float
+
+
 class Uploaded(TypedDict):
     type: Literal["uploaded"]
     upload: int
@@ -164,7 +185,7 @@ class ErrorReply(TypedDict):
     suggestions: NotRequired[list[str]]   # ... and the words it may have meant
 
 
-Reply = Results | GalleryPage | Described | Uploaded | Pong | Parsed | ErrorReply
+Reply = Results | GalleryPage | Described | Duplicates | Uploaded | Pong | Parsed | ErrorReply
 
 
 @dataclass(frozen=True)
@@ -198,6 +219,15 @@ class DescribeMessage:
 
 
 @dataclass(frozen=True)
+class DuplicatesMessage:
+    """`{"type": "duplicates", "after": 0}`: a page of the gallery's near-duplicate groups."""
+
+    id: RequestId
+    after: int = 0
+    k: int = DUPLICATE_GROUPS
+
+
+@dataclass(frozen=True)
 class PingMessage:
     id: RequestId
 
@@ -210,7 +240,8 @@ class ParseMessage:
     q: str
 
 
-Request = QueryMessage | BrowseMessage | DescribeMessage | PingMessage | ParseMessage
+Request = (QueryMessage | BrowseMessage | DescribeMessage | DuplicatesMessage | PingMessage
+           | ParseMessage)
 
 
 class ClientError(Exception):
@@ -298,6 +329,9 @@ def read_request(request: dict, known_id: RequestId) -> Request:
         return DescribeMessage(known_id, whole_number(request, "image", 0, 1, MAX_IMAGE_ID),
                                whole_number(request, "k", DESCRIBE_WORDS, 1,
                                             MAX_DESCRIBE_WORDS))
+    if kind == "duplicates":
+        return DuplicatesMessage(known_id, whole_number(request, "after", 0, 0, MAX_ID),
+                                 whole_number(request, "k", DUPLICATE_GROUPS, 1, MAX_RESULTS))
     if kind == "ping":
         return PingMessage(known_id)
     if kind == "parse":

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from server.images import LAYOUT_DIM
+from server.serve.duplicates import APPEARANCE_DIM
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import GalleryError
 from server.serve.indexer import Embedded, IndexOptions, decode_batch
@@ -94,7 +96,8 @@ class RayEmbedder:
                         [(int(p), str(r)) for p, r in
                          zip(batch["position"][~good], batch["reason"][~good], strict=True)],
                         [bytes(t) for t in batch["thumbnail"][good]],
-                        [str(t) for t in batch["taken"][good]])
+                        [str(t) for t in batch["taken"][good]],
+                        batch["appearance"][good] if "appearance" in batch else None)
 
 
 @contextlib.contextmanager
@@ -138,8 +141,10 @@ def _decode(batch: dict[str, np.ndarray], size: int, thumbnails: bool
         reasons[row] = reason
     made, taken = np.full(len(paths), b"", dtype=object), np.full(len(paths), "", dtype=object)
     made[decoded.positions], taken[decoded.positions] = decoded.thumbnails, decoded.taken
+    layouts = np.zeros((len(paths), LAYOUT_DIM), np.float32)
+    layouts[decoded.positions] = decoded.layouts
     return {"position": batch["position"], "inputs": inputs, "reason": reasons,
-            "thumbnail": made, "taken": taken}
+            "thumbnail": made, "taken": taken, "layout": layouts}
 
 
 class _Embed:
@@ -157,7 +162,13 @@ class _Embed:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         good = batch["reason"] == ""
         vectors = np.zeros((len(good), self.encoder.dim), np.float32)
-        vectors[good] = self.encoder.embed_inputs(batch["inputs"][good])
-        return {"position": batch["position"], "vector": vectors, "reason": batch["reason"],
-                "node": np.full(len(good), self.node, dtype=object),
-                "thumbnail": batch["thumbnail"], "taken": batch["taken"]}
+        made, appearances = self.encoder.embed_photos(batch["inputs"][good],
+                                                      batch["layout"][good])
+        vectors[good] = made
+        found = {"position": batch["position"], "vector": vectors, "reason": batch["reason"],
+                 "node": np.full(len(good), self.node, dtype=object),
+                 "thumbnail": batch["thumbnail"], "taken": batch["taken"]}
+        if appearances is not None:
+            found["appearance"] = np.zeros((len(good), APPEARANCE_DIM), np.float32)
+            found["appearance"][good] = appearances
+        return found

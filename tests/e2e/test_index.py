@@ -20,7 +20,7 @@ from server.images import BadImage, open_image
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery, GalleryError
 from server.serve.index_work import WORK_FORMAT
-from server.serve.indexer import IndexOptions, build_index, scan_folder
+from server.serve.indexer import IndexOptions, build_index, scan_folder, work_width
 from server.serve.search import ExactSearch, FaissSearch
 from tests.conftest import REPO
 from tests.stress.common import Target
@@ -198,7 +198,7 @@ def test_rebuild_keeps_ids_and_damaged_results_are_ignored(tmp_path, encoder, ca
     (folder / "astronaut.jpg").unlink()
     (index / "partial").mkdir()
     (index / "partial" / "model").write_text(
-        f"{encoder.fingerprint} {encoder.dim} float32 {WORK_FORMAT}")
+        f"{encoder.fingerprint} {work_width(encoder)} float32 {WORK_FORMAT}")
     (index / "partial" / "work.sqlite").write_bytes(b"\0" * 4096)  # as an OS crash might leave it
     report = index_folder(folder, index, encoder, rebuild=True)
     assert report.embedded == len(PHOTOS) - 1 and "damaged results" in caplog.text

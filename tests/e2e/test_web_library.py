@@ -83,3 +83,34 @@ def test_a_page_of_results_moves_thumbnails_not_originals(phone_photos, page):
     assert 0 < received <= 2e6
     assert page.locator(".tile img").evaluate_all(
         "imgs => imgs.every(i => i.src.includes('/thumbs/'))")
+
+
+@pytest.fixture(scope="module")
+def duplicates_server(tmp_path_factory):
+    """Three dev photos with their planted copies, among ten others, indexed, served."""
+    from tests.e2e.test_duplicates import planted_library
+
+    root = tmp_path_factory.mktemp("duplicates")
+    planted = planted_library(root / "photos", originals=3, others=10)
+    index(root / "photos", root / "index")
+    running = start_server(root / "index", root / "server.log")
+    yield planted, running
+    stop_server(running)
+
+
+def test_the_page_lists_near_duplicates_and_opens_one(duplicates_server, page):
+    from playwright.sync_api import expect
+
+    from tests.e2e.pages import images_loaded, open_page
+
+    planted, server = duplicates_server
+    open_page(page, server.url, count=min(24, 13 + len(planted)))
+    page.click("#duplicates")
+    heads = page.locator(".group-head")
+    expect(heads).to_have_count(3)
+    expect(heads.first).to_contain_text("near-identical photos")
+    expect(page.locator("#summary")).to_contain_text("3 groups of near duplicates")
+    expect(page.locator(".in-group .tile")).to_have_count(3 * 5)  # each original, 4 copies
+    images_loaded(page, ".tile img")
+    page.locator(".in-group .tile").first.click()
+    expect(page.locator("#preview")).to_be_visible()
