@@ -57,7 +57,7 @@ def bench_indexing(count: int) -> None:
             network(torch.from_numpy(pixels)[None])
         naive = len(paths) / (time.perf_counter() - start)
     root, sources = dataset_sources(records)
-    rates = {}
+    rates: dict[bool, list[float]] = {}
     for thumbnails in (False, True, False, True):  # alternated: the machine's speed drifts
         with tempfile.TemporaryDirectory() as index:
             report = build_index(sources, root, Path(index), encoder,
@@ -131,7 +131,7 @@ def bench_load(size: int) -> None:
         query = clustered_vectors(1, seed=4)[0]
         start = time.perf_counter()
         hits = search.search(query, 10)
-        gallery.items(hits.rows)
+        gallery.items(hits.rows.tolist())
         first = time.perf_counter() - start
         start = time.perf_counter()
         FaissSearch(gallery.vectors, index_file=Path(directory) / "faiss.index")

@@ -21,7 +21,7 @@ from server.artifacts import load_word_space
 from server.samples import write_large_photos
 from server.serve.encoder import ImageEncoder
 from server.serve.indexer import IndexOptions, build_index, scan_folder
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, start_server, stop_server
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
 
 RUNS = 7
 # the grid's images all decoded, for the query the box holds (the page marks the grid with it)
@@ -36,7 +36,8 @@ def time_queries(url: str, query: str, runs: int = RUNS) -> list[float]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_context(**DESKTOP).new_page()
+        # a laptop's window (the tests' desktop page)
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         session = page.context.new_cdp_session(page)
         page.goto(url)
         page.wait_for_selector("#connection[data-state=connected]")

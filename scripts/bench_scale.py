@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -293,8 +294,9 @@ def prepare(args: argparse.Namespace) -> None:
         truth = {kind: exact_top(vectors, q) for kind, q in queries.items()}
         print(f"exact top {K} of {2 * QUERIES} queries in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
-        np.savez(work / "truth.npz", **{f"{kind}_queries": q for kind, q in queries.items()},
-                 **{f"{kind}_truth": t for kind, t in truth.items()})
+        arrays: dict[str, Any] = {f"{kind}_queries": q for kind, q in queries.items()}
+        arrays |= {f"{kind}_truth": t for kind, t in truth.items()}
+        np.savez(work / "truth.npz", **arrays)
 
 
 def bench_search(args: argparse.Namespace) -> None:
@@ -452,6 +454,7 @@ def bench_serve(work: Path, measure: bool) -> None:
     start = time.perf_counter()
     app = load_app(DEFAULT_MODEL_DIR, gallery, caption_weight=0)
     loaded = time.perf_counter() - start
+    assert app.retriever is not None and app.gallery is not None, "the gallery did not load"
     captions = [r.captions[2] for r in read_flickr8k(SHARED_FLICKR8K, "dev")[:QUERIES]]
     times = []
     for caption in captions:

@@ -58,7 +58,7 @@ def make_gallery(directory: Path, count: int) -> None:
 def random_queries(words: list[str], count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     common = words[:1000]  # the vocabulary is sorted by frequency
-    queries = []
+    queries: list[str] = []
     while len(queries) < count:
         first, second = rng.sample(common, 2)  # two different words never cancel out
         queries.append(first + (rng.choice("+-") + second if rng.random() < 0.5 else ""))

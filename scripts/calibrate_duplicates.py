@@ -77,10 +77,11 @@ def grouping_table(appearances: np.ndarray, copy_of: np.ndarray, kinds: np.ndarr
         copies = ~distinct
         with_original = group_of[copies] == group_of[copy_of[copies]]
         originals_per_group: dict[int, set[int]] = {}
-        for row in np.flatnonzero(group_of >= len(appearances)):
-            originals_per_group.setdefault(int(group_of[row]), set()).add(int(source[row]))
+        for member in np.flatnonzero(group_of >= len(appearances)):
+            originals_per_group.setdefault(int(group_of[member]), set()).add(int(source[member]))
         mixed = {g for g, members in originals_per_group.items() if len(members) > 1}
-        wrongly = np.array([int(group_of[row]) in mixed for row in np.flatnonzero(distinct)])
+        wrongly = np.array([int(group_of[member]) in mixed
+                            for member in np.flatnonzero(distinct)])
         row = {"threshold": float(threshold), "copies": float(with_original.mean()),
                "distinct": float(wrongly.mean())}
         for number, kind in enumerate(COPY_KINDS):

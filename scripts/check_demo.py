@@ -23,7 +23,7 @@ DEMO_WORDS = ("flower", "truck", "hat", "apple", "car")
 
 def names(caption: str | None, word: str) -> bool:
     pattern = rf"\b{re.escape(word)}(s|es)?\b"
-    return bool(caption) and re.search(pattern, caption.lower()) is not None
+    return caption is not None and re.search(pattern, caption.lower()) is not None
 
 
 async def check(url: str, words: list[str]) -> list[tuple[str, float, list[str]]]:

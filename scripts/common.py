@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from server.artifacts import code_version
 from server.datasets import DATASET_KINDS, SHARED_FLICKR8K, CaptionedImage, open_dataset
@@ -61,7 +62,7 @@ def add_record_arg(parser: argparse.ArgumentParser) -> None:
 
 
 class _Tee(io.TextIOBase):
-    def __init__(self, *streams: io.TextIOBase):
+    def __init__(self, *streams: TextIO):
         self.streams = streams
 
     def write(self, text: str) -> int:
@@ -85,7 +86,7 @@ def recorded(args: argparse.Namespace, script: str) -> Iterator[None]:
     printed = io.StringIO()
     started = time.strftime("%Y-%m-%d %H:%M")
     real = sys.stdout
-    sys.stdout = _Tee(real, printed)  # type: ignore[assignment]
+    sys.stdout = _Tee(real, printed)
     try:
         yield
     finally:

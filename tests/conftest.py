@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def tuxpaint_index(tmp_path_factory) -> Path:
     return index
 
 
-def _index(sources: list, root: Path, index: Path) -> None:
+def _index(sources: Iterable, root: Path, index: Path) -> None:
     from server.artifacts import load_word_space
     from server.serve.encoder import ImageEncoder
     from server.serve.indexer import IndexOptions, build_index
@@ -195,11 +195,17 @@ def new_page(browser):
         context = browser.new_context(**(options or DESKTOP))
         contexts.append(context)
         opened = context.new_page()
+        def console(message) -> None:
+            if message.type == "error" and not expected_error(message):
+                problems.append(message.text)
+
+        def dialog(shown) -> None:
+            problems.append(f"dialog: {shown.message}")
+            shown.dismiss()
+
         opened.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-        opened.on("console", lambda message: message.type == "error"
-                  and not expected_error(message) and problems.append(message.text))
-        opened.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
-                                            dialog.dismiss()))
+        opened.on("console", console)
+        opened.on("dialog", dialog)
         return opened
 
     yield make
