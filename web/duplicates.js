@@ -38,6 +38,7 @@ function onDuplicates(reply) {
   state.shown = tiles().length;
   ui.grid.dataset.q = "";
   renderNearest([]);
+  renderExplanation(null);
   const groups = reply.total.toLocaleString();
   show(ui.summary, reply.total === 0 && !reply.setup ? "No near duplicates in this gallery"
     : `${groups} group${reply.total === 1 ? "" : "s"} of near duplicates ` +

@@ -20,6 +20,7 @@ function onResults(reply) {
   drawLine(reply.relevant, n);
   ui.grid.dataset.q = state.view.text;  // what the grid shows (the tests wait on it)
   renderNearest(reply.nearest_words || []);
+  renderExplanation(reply.explain);
   ui.more.hidden = n < state.view.k || state.view.k >= limit("results", MAX_RESULTS);
 }
 
@@ -29,6 +30,7 @@ function onGallery(reply) {
   renderGrid(reply.results, reply.after > 0);
   ui.grid.dataset.q = "";
   renderNearest([]);
+  renderExplanation(null);
   show(ui.summary, `the gallery: ${state.shown} of ${reply.total.toLocaleString()} images`);
   state.view.after = reply.next;
   ui.more.hidden = reply.next === null;

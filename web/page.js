@@ -7,6 +7,7 @@
 //   grid.js        the results (with the relevance line) and the nearest words
 //   filters.js     when and where: a date range, a folder, the order of results
 //   duplicates.js  the gallery's groups of near-identical photos
+//   explain.js     what each term of a query did, and the term each result matches best
 //   preview.js     one image large, with what the model sees in it
 //   history.js     each query an entry of the browser's history; undo; the toast
 //   photos.js      the user's photos: uploads, kept in IndexedDB, dropped and pasted
@@ -51,7 +52,8 @@ const ui = {
   accessToken: $("access-token"), filters: $("filters"),
   filterForm: $("filter-form"), filterFrom: $("filter-from"),
   filterTo: $("filter-to"), filterFolder: $("filter-folder"), filterOrder: $("filter-order"),
-  filterClear: $("filter-clear"), duplicates: $("duplicates"),
+  filterClear: $("filter-clear"), duplicates: $("duplicates"), explain: $("explain"),
+  explainTerms: $("explain-terms"),
 };
 
 // ------------------------------------------------------------------ state

@@ -229,7 +229,7 @@ async function sendQuery(text, k, id) {
   }
   if (!state.connected) {
     // says it waits; the next hello reruns
-    request({ type: "query", q: text, k, ...queryOptions() }, id);
+    request({ type: "query", q: text, k, explain: true, ...queryOptions() }, id);
     return;
   }
   let onServer;
@@ -243,7 +243,7 @@ async function sendQuery(text, k, id) {
   state.back = new Map(onServer.map((m, i) => [m, numbers[i]]));
   const translated = text.replace(UPLOAD_REF, (whole, n) =>
     `[UPLOAD_${onServer[numbers.indexOf(Number(n))]}]`);
-  request({ type: "query", q: translated, k, ...queryOptions() }, id);
+  request({ type: "query", q: translated, k, explain: true, ...queryOptions() }, id);
 }
 
 function rerun() {

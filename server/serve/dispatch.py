@@ -49,7 +49,7 @@ from server.serve.protocol import (
     results,
 )
 from server.serve.query import QueryError, read, reading_fields
-from server.serve.retrieval import QueryRequest, Retriever
+from server.serve.retrieval import Answer, QueryRequest, Retriever
 from server.serve.sessions import Gone, Session
 from server.serve.uploads import Uploads
 
@@ -116,11 +116,20 @@ class Dispatcher:
                                       f"{math.ceil(wait * 1e3)} ms", retry=wait)
 
     async def query(self, message: QueryMessage, session: Session, started: float) -> Results:
-        answer, work = await self.batcher.answer(
-            QueryRequest(message.q, dict(session.uploads), message.k,
-                         exclude_query_images=message.exclude_query_images,
-                         within=message.within, order=message.order), session.ticket)
+        request = QueryRequest(message.q, dict(session.uploads), message.k,
+                               exclude_query_images=message.exclude_query_images,
+                               within=message.within, order=message.order)
+        answer, work = await self.batcher.answer(request, session.ticket)
         session.cost += work
+        reply = self._results_reply(message, answer, started)
+        if message.explain and len(answer.terms) > 1:
+            explaining = time.perf_counter()
+            reply["explain"] = self.retriever.explain(answer, request.uploads).as_json()
+            session.cost += time.perf_counter() - explaining
+            reply["ms"] = elapsed_ms(started, time.perf_counter())
+        return reply
+
+    def _results_reply(self, message: QueryMessage, answer: Answer, started: float) -> Results:
         return Results(
             type="results", id=message.id, q=message.q, query=answer.query, terms=answer.terms,
             corrections=[Correction({"from": typed, "to": used})

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
 from server.images import BROWSER_FORMATS
+from server.serve.explain import ExplanationFields
 from server.serve.filters import ORDERS, Order, Within, within
 from server.serve.gallery import Item
 from server.serve.query import MAX_QUERY_CHARS, MAX_TERMS
@@ -108,6 +109,7 @@ class Results(TypedDict):
     nearest_words: list[tuple[str, float]]
     line: float | None  # the score where close matches end (None: not calibrated for it)
     relevant: int | None  # how many of `results` are close matches, scoring above `line`
+    explain: NotRequired[ExplanationFields]  # asked for, with several terms: what each did
     ms: float
 
 
@@ -198,6 +200,7 @@ class QueryMessage:
     exclude_query_images: bool = True  # leave out the gallery images the query names
     within: Within | None = None  # `"filter": {"from": ..., "to": ..., "folder": ...}`
     order: Order = "score"  # or "date"
+    explain: bool = False  # say what each term contributed (a query of several terms)
 
 
 @dataclass(frozen=True)
@@ -316,9 +319,12 @@ def read_request(request: dict, known_id: RequestId) -> Request:
         order = request.get("order", "score")
         if order not in ORDERS:
             raise ClientError("bad_request", f'"order" must be one of {", ".join(ORDERS)}')
+        explain = request.get("explain", False)
+        if not isinstance(explain, bool):
+            raise ClientError("bad_request", '"explain" must be true or false')
         return QueryMessage(known_id, _text(request, "query"),
                             whole_number(request, "k", DEFAULT_RESULTS, 1, MAX_RESULTS), exclude,
-                            _filter(request), order)
+                            _filter(request), order, explain)
     if kind == "browse":
         if "offset" in request:
             raise ClientError("bad_request", 'browse pages by key: send "after", the last id '

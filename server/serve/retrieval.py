@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from server.english import EnglishWords, joint_word
+from server.serve.explain import K_WORDS, Explanation, explain
 from server.serve.filters import Order, Within
 from server.serve.gallery import Gallery, Item
 from server.serve.hubness import HUB_CANDIDATES, SENTENCE_WORDS, correct
@@ -269,6 +270,22 @@ class Retriever:
         reading.corrections.append((word, corrected))
         used, source, vector = self._word(corrected, reading)
         return used, source, vector
+
+    def explain(self, answer: Answer, uploads: Mapping[int, np.ndarray] | None = None,
+                k_words: int = K_WORDS) -> Explanation:
+        """What each term of an answered query contributed (server.serve.explain).
+
+        The terms are read again from `answer.query`, where every correction is made already:
+        no word is corrected twice, and each term's vector comes from `read` itself, given the
+        term alone with sign and weight 1 (its unit vector). The results' vectors are the
+        gallery rows as the search ranked them."""
+        terms = parse(answer.query)
+        units = np.stack([self.read([replace(term, sign=1, weight=1.0)], uploads or {}).vector
+                          for term in terms])
+        scales = np.array([term.sign * term.weight for term in terms], np.float32)
+        rows = [item.row for item in answer.matches]
+        return explain(self.word_space, terms, units, scales @ units,
+                       np.asarray(self.vectors[rows], np.float32), k_words)
 
     def describe(self, image_id: int, k: int = 8) -> Description:
         """What the model makes of a gallery image: the words nearest the vector `[IMG_<id>]`

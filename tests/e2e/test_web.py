@@ -63,6 +63,22 @@ def test_a_typed_query_puts_the_cat_first(page, server, ids):
     expect(page.locator("#corrections")).to_be_hidden()
 
 
+def test_a_query_of_several_terms_is_explained(page, server, ids):
+    open_page(page, server.url)
+    search(page, "coffee+cat-yellow")
+    explained = page.locator("#explain-terms li")
+    expect(explained).to_have_count(3)
+    expect(explained.nth(0)).to_contain_text("coffee brought: coffee")
+    expect(explained.nth(2)).to_contain_text(re.compile(r"-yellow took away: yellow"))
+    labels = page.locator(".tile .best-term").all_inner_texts()
+    assert len(labels) == 12 and set(labels) <= {"≈ coffee", "≈ cat"}
+    assert tile(page, ids["cat"]).locator(".best-term").inner_text() == "≈ cat"
+    assert tile(page, ids["coffee"]).locator(".best-term").inner_text() == "≈ coffee"
+    search(page, "cat")  # one term: nothing to explain
+    expect(page.locator("#explain")).to_be_hidden()
+    expect(page.locator(".tile .best-term")).to_have_count(0)
+
+
 def test_the_preview_adds_an_image_and_shift_click_subtracts_one(page, server, ids):
     open_page(page, server.url)
     search(page, "grass")
