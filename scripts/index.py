@@ -61,7 +61,8 @@ def run(argv: list[str] | None = None) -> IndexReport:
     root, sources = sources_from(args)
     options = IndexOptions(batch_size=args.batch_size, chunk_size=args.chunk_size,
                            workers=args.workers, dtype=args.dtype, rebuild=args.rebuild,
-                           progress=not args.quiet, thumbnails=not args.no_thumbnails)
+                           progress=not args.quiet, thumbnails=not args.no_thumbnails,
+                           map=not args.no_map)
     embedder = embed_here if args.ray is None else _ray_embedder(args)
     report = build_index(sources, root, args.index, ImageEncoder(args.model),
                          words=load_word_space(args.model), options=options, embedder=embedder)

@@ -16,10 +16,12 @@ from typing import cast
 from server.serve.batcher import Batcher
 from server.serve.duplicates import duplicate_groups
 from server.serve.gallery import Item
+from server.serve.gallery_map import labelled_regions, pack_layout, update_gallery_map
 from server.serve.limits import Clients
 from server.serve.protocol import (
     GROUP_SHOWN,
     INTERNAL_ERROR,
+    MAP_THUMBS_UP_TO,
     BrowseMessage,
     ClientError,
     Correction,
@@ -29,7 +31,10 @@ from server.serve.protocol import (
     Duplicates,
     DuplicatesMessage,
     ErrorReply,
+    GalleryMap,
     GalleryPage,
+    MapMessage,
+    MapRegion,
     Parsed,
     ParseMessage,
     Pong,
@@ -66,6 +71,8 @@ class Dispatcher:
         self.batcher = Batcher(retriever, clients)
         self._groups: list[list[int]] | None = None  # near duplicates, found once when asked
         self._finding = asyncio.Lock()
+        self._map: GalleryMap | None = None  # the map's reply, made once when first asked
+        self._mapping = asyncio.Lock()
 
     async def reply(self, message: str | bytes, session: Session) -> Reply:
         """The answer to one message, or the error it gets; charges its work to its address."""
@@ -104,6 +111,8 @@ class Dispatcher:
             return self.describe(message, started)
         if isinstance(message, DuplicatesMessage):
             return await self.duplicates(message, session, started)
+        if isinstance(message, MapMessage):
+            return await self.map(message, session, started)
         if isinstance(message, ParseMessage):
             return parsed(message)
         return Pong(type="pong", id=message.id)
@@ -197,6 +206,36 @@ class Dispatcher:
                 self._groups = await asyncio.to_thread(duplicate_groups, vectors, threshold)
                 log.info("found %d groups of near duplicates", len(self._groups))
         return self._groups
+
+    async def map(self, message: MapMessage, session: Session, started: float) -> GalleryMap:
+        """The gallery's map: made once per server (a generation never changes), in a thread.
+        The indexer keeps `map.npz` up to date; an index made before it gets one here."""
+        reply = GalleryMap(**await self._gallery_map())  # a copy: the strings are shared
+        session.cost += time.perf_counter() - started
+        reply["id"], reply["ms"] = message.id, elapsed_ms(started, time.perf_counter())
+        return reply
+
+    async def _gallery_map(self) -> GalleryMap:
+        async with self._mapping:  # made once, however many ask at once
+            if self._map is None:
+                made = await asyncio.to_thread(self._make_map)
+                self._map = made
+                return made
+            return self._map
+
+    def _make_map(self) -> GalleryMap:
+        made = update_gallery_map(self.gallery, log.info)
+        words = self.retriever.word_space
+        packed = pack_layout(made.ids, made.xy)
+        thumbs = None
+        if len(made.ids) <= MAP_THUMBS_UP_TO:
+            thumbs = [result["thumb"] for result in
+                      self._results(self.gallery.all_items(), [None] * len(made.ids))]
+        return GalleryMap(type="map", id=None, count=len(made.ids), ids=str(packed["ids"]),
+                          xy=str(packed["xy"]), thumbs=thumbs,
+                          regions=cast(list[MapRegion], labelled_regions(
+                              made.xy, self.gallery.vectors, words.words, words.matrix)),
+                          ms=0.0)
 
     def _group(self, rows: list[int]) -> DuplicateGroup:
         items = sorted(self.gallery.items(rows), key=lambda item: item.id)

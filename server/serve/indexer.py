@@ -57,6 +57,7 @@ from server.serve.gallery import (
     MatrixRows,
     Skipped,
 )
+from server.serve.gallery_map import update_gallery_map
 from server.serve.index_work import BLOCK, Outcome, Result, Summary, Work, items_of
 from server.serve.thumbnails import SETTINGS as THUMBNAILS
 from server.serve.thumbnails import remove_thumbnails, thumbnail_key, write_thumbnail
@@ -224,6 +225,7 @@ class IndexOptions:
     dtype: str | None = None  # how vectors are stored; None keeps the index's own (else float32)
     rebuild: bool = False  # re-embed everything, keeping ids
     thumbnails: bool = True  # make them (as each image is decoded: server.serve.thumbnails)
+    map: bool = True  # lay out the gallery's map after a new generation (gallery_map)
     progress: bool = True  # a progress bar
 
 
@@ -320,6 +322,10 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
             if previous is not None and previous.thumbnails:
                 _remove_replaced_thumbnails(work, index_dir, previous.thumbnails,
                                             every=previous.thumbnails != thumbnails)
+            if options.map and report.total:
+                gallery = Gallery(index_dir)
+                update_gallery_map(gallery, log.info)
+                gallery.close()
         finally:
             work.close()
         shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)

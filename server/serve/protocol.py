@@ -35,6 +35,7 @@ MAX_RESULTS = 200
 DEFAULT_RESULTS = 24
 DUPLICATE_GROUPS = 12  # near-duplicate groups a page, by default
 GROUP_SHOWN = 12  # photos of a group a reply carries (its count says how many there are)
+MAP_THUMBS_UP_TO = 20_000  # a map of more images carries no thumbnails: the page draws dots
 MAX_ID = 2**53                 # ids are integers a browser's JSON.parse reads exactly
 DESCRIBE_WORDS = 8
 MAX_DESCRIBE_WORDS = 50
@@ -155,6 +156,26 @@ class Duplicates(TypedDict):
     ms: float
 
 
+class MapRegion(TypedDict):
+    level: int  # 0: the coarsest (8 regions), then 32, then 128
+    x: float  # its members' median position, in [0, 1]
+    y: float
+    radius: float  # holds 80% of its members
+    count: int
+    label: str  # the caption word nearest its images' mean vector
+
+
+class GalleryMap(TypedDict):
+    type: Literal["map"]
+    id: RequestId
+    count: int
+    ids: str  # base64 of little-endian int32 image ids
+    xy: str  # base64 of little-endian uint16 (x, y) pairs, 0..65535 over [0, 1]
+    thumbs: list[str | None] | None  # thumbnail URLs in the same order (small galleries only)
+    regions: list[MapRegion]
+    ms: float
+
+
 class Uploaded(TypedDict):
     type: Literal["uploaded"]
     upload: int
@@ -187,7 +208,8 @@ class ErrorReply(TypedDict):
     suggestions: NotRequired[list[str]]   # ... and the words it may have meant
 
 
-Reply = Results | GalleryPage | Described | Duplicates | Uploaded | Pong | Parsed | ErrorReply
+Reply = (Results | GalleryPage | Described | Duplicates | GalleryMap | Uploaded | Pong | Parsed
+         | ErrorReply)
 
 
 @dataclass(frozen=True)
@@ -231,6 +253,13 @@ class DuplicatesMessage:
 
 
 @dataclass(frozen=True)
+class MapMessage:
+    """`{"type": "map"}`: the gallery's map, every image's place and the labelled regions."""
+
+    id: RequestId
+
+
+@dataclass(frozen=True)
 class PingMessage:
     id: RequestId
 
@@ -243,8 +272,8 @@ class ParseMessage:
     q: str
 
 
-Request = (QueryMessage | BrowseMessage | DescribeMessage | DuplicatesMessage | PingMessage
-           | ParseMessage)
+Request = (QueryMessage | BrowseMessage | DescribeMessage | DuplicatesMessage | MapMessage
+           | PingMessage | ParseMessage)
 
 
 class ClientError(Exception):
@@ -338,6 +367,8 @@ def read_request(request: dict, known_id: RequestId) -> Request:
     if kind == "duplicates":
         return DuplicatesMessage(known_id, whole_number(request, "after", 0, 0, MAX_ID),
                                  whole_number(request, "k", DUPLICATE_GROUPS, 1, MAX_RESULTS))
+    if kind == "map":
+        return MapMessage(known_id)
     if kind == "ping":
         return PingMessage(known_id)
     if kind == "parse":

@@ -154,6 +154,9 @@ INDEXER = (
                 "the model); ids are kept", action="store_true"),
         Setting("--no-thumbnails", not _INDEXING.thumbnails, "make no thumbnails (the page "
                 "then loads every original: docs/gallery-index.md)", action="store_true"),
+        Setting("--no-map", not _INDEXING.map, "leave the gallery's map to the server, which "
+                "lays it out when a page first asks (docs/gallery-index.md)",
+                action="store_true"),
         Setting("--quiet", not _INDEXING.progress, "no progress bar", action="store_true"),
     )),
     Group("speed", "how the work is cut (docs/gallery-index.md)", settings=(
