@@ -207,6 +207,9 @@ function onMessage(event) {
   } catch {
     return;
   }
+  // a word placed on the map has its own ids ("place-3"): its reply, or its error, is never
+  // the grid's, nor stale for it
+  if (isPlacing(message)) return onPlaced(message);
   switch (message.type) {
     case "hello": return onHello(message);
     case "results": return onResults(message);
@@ -214,6 +217,7 @@ function onMessage(event) {
     case "parsed": return onParsed(message);
     case "described": return onDescribed(message);
     case "duplicates": return onDuplicates(message);
+    case "map": return onMap(message);
     case "uploaded": return onUploaded(message);
     case "error": return onError(message);
     default: return undefined;
@@ -230,6 +234,7 @@ function onHello(hello) {
   ui.q.maxLength = limit("query_chars", 500);
   readBox();  // the strip of a text typed or linked while away
   renderExamples(hello.examples || [], hello.gallery_examples || []);
+  showMap(gallery);
   if (!gallery) {
     settle();
     ui.grid.replaceChildren();
@@ -358,6 +363,7 @@ function reconnect() {
   renderTerms();
   renderExamples([], []);
   renderNearest([]);
+  forgetMap();
   ui.galleryName.textContent = "";
   show(ui.summary, `waiting for ${state.server.address}…`);
   const old = state.ws;

@@ -21,6 +21,7 @@ function onResults(reply) {
   ui.grid.dataset.q = state.view.text;  // what the grid shows (the tests wait on it)
   renderNearest(reply.nearest_words || []);
   renderExplanation(reply.explain);
+  mapResults(reply.results, state.view.text, reply.relevant);  // on the map, shown or not
   ui.more.hidden = n < state.view.k || state.view.k >= limit("results", MAX_RESULTS);
 }
 
@@ -28,6 +29,7 @@ function onGallery(reply) {
   if (isStale(reply)) return;
   settle();
   renderGrid(reply.results, reply.after > 0);
+  if (!reply.after) mapResults([], "");  // no query: nothing to highlight on the map
   ui.grid.dataset.q = "";
   renderNearest([]);
   renderExplanation(null);
@@ -154,7 +156,8 @@ ui.grid.addEventListener("focusin", (event) => {
 });
 ui.skip.addEventListener("click", (event) => {
   event.preventDefault();
-  if (state.shown) rove(state.gridIndex, true);
+  if (mapOpen()) ui.mapCanvas.focus();  // the map stands in the grid's place
+  else if (state.shown) rove(state.gridIndex, true);
   else ui.results.focus();
 });
 

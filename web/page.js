@@ -7,6 +7,7 @@
 //   grid.js        the results (with the relevance line) and the nearest words
 //   filters.js     when and where: a date range, a folder, the order of results
 //   duplicates.js  the gallery's groups of near-identical photos
+//   map.js         every image on a map of the gallery (a canvas), the query's place on it
 //   explain.js     what each term of a query did, and the term each result matches best
 //   preview.js     one image large, with what the model sees in it
 //   history.js     each query an entry of the browser's history; undo; the toast
@@ -53,7 +54,11 @@ const ui = {
   filterForm: $("filter-form"), filterFrom: $("filter-from"),
   filterTo: $("filter-to"), filterFolder: $("filter-folder"), filterOrder: $("filter-order"),
   filterClear: $("filter-clear"), duplicates: $("duplicates"), explain: $("explain"),
-  explainTerms: $("explain-terms"),
+  explainTerms: $("explain-terms"), mapToggle: $("map-toggle"), map: $("map"),
+  mapCanvas: $("map-canvas"), mapStatus: $("map-status"), mapRegions: $("map-regions"),
+  mapWords: $("map-words"), mapZoomIn: $("map-zoom-in"), mapZoomOut: $("map-zoom-out"),
+  mapReset: $("map-reset"), mapPlace: $("map-place"), mapWord: $("map-word"),
+  mapClear: $("map-clear"),
 };
 
 // ------------------------------------------------------------------ state

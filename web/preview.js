@@ -30,10 +30,25 @@ function openPreview(id) {
 
 function onDescribed(reply) {
   if (reply.id !== state.describing) return;
+  fillFromMap(reply);
   ui.previewWords.replaceChildren(...wordItems(reply.nearest_words));
 
   const picture = (reply.picture_words || []).map(([word]) => word);
   show(ui.previewPicture, picture.length ? `The picture alone: ${picture.join(", ")}` : "");
+}
+
+// An image opened from the map (map.js) that no reply of the grid had shown came with its id
+// and thumbnail only: its describe reply says the rest
+function fillFromMap(reply) {
+  const item = state.items.get(reply.image);
+  if (!item || !item.fromMap) return;
+  Object.assign(item, { caption: reply.caption, url: reply.url, thumb: reply.thumb,
+                        preview: reply.preview || reply.url, taken: reply.taken, fromMap: false });
+  ui.previewImage.src = imageUrl(item.preview);
+  ui.previewImage.alt = item.caption || `[IMG_${item.id}]`;
+  ui.previewCaption.textContent = item.caption || "(no caption)";
+  ui.previewOpen.href = imageUrl(item.url);
+  show(ui.previewScore, item.taken ? item.taken.replace("T", " ").slice(0, 16) : "");
 }
 
 // Close the preview, then change the query (focus is back on the tile when results come)
@@ -46,6 +61,7 @@ function fromPreview(change) {
 function stepPreview(delta) {
   const all = tiles();
   const at = all.findIndex((t) => Number(t.dataset.id) === state.previewId);
+  if (at < 0) return;  // opened from the map, not among the results: no next one
   const next = all[at + delta];
   if (next) openPreview(Number(next.dataset.id));
 }
@@ -75,5 +91,6 @@ ui.preview.addEventListener("keydown", (event) => {
 });
 ui.preview.addEventListener("close", () => {
   state.describing = null;
-  rove(state.gridIndex, true);  // back to the image it showed
+  if (mapOpen()) ui.mapCanvas.focus();  // back to the map it was opened from
+  else rove(state.gridIndex, true);  // back to the image it showed
 });

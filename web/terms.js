@@ -279,6 +279,10 @@ function onError(reply) {
     ui.previewWords.replaceChildren(el("li", { class: "muted" }, reply.error));
     return;
   }
+  if (reply.id === mapState.asking) {
+    mapFailed(reply);
+    return;
+  }
   if (isStale(reply)) return;
   settle();
   show(ui.summary, "");
@@ -363,7 +367,10 @@ ui.examples.addEventListener("keydown", (event) => {
 
 // Arrow down from the query box goes to the results
 ui.q.addEventListener("keydown", (event) => {
-  if (event.key === "ArrowDown" && state.shown) {
+  if (event.key === "ArrowDown" && mapOpen()) {
+    event.preventDefault();  // the map stands in the grid's place
+    ui.mapCanvas.focus();
+  } else if (event.key === "ArrowDown" && state.shown) {
     event.preventDefault();
     rove(state.gridIndex, true);
   }

@@ -183,18 +183,21 @@ class Dispatcher:
         reply = Duplicates(type="duplicates", id=message.id, after=message.after, next=None,
                            total=0, photos=0, groups=[],
                            threshold=settings["threshold"] if settings else None, ms=0.0)
+        shared = 0.0  # the search is made once for every client: charged to none of them
         if settings is None:
             reply["setup"] = (f"this index was made without appearance vectors: update it with "
                               f"`python -m scripts.index {self.gallery.root} --index "
                               f"{self.gallery.directory}` (ids are kept)")
         else:
+            searching = time.perf_counter()
             found = await self._duplicate_groups(settings["threshold"])
+            shared = time.perf_counter() - searching
             page = found[message.after : message.after + message.k]
             end = message.after + len(page)
             reply["total"], reply["photos"] = len(found), sum(len(group) for group in found)
             reply["next"] = end if end < len(found) else None
             reply["groups"] = [self._group(group) for group in page]
-        session.cost += time.perf_counter() - started
+        session.cost += time.perf_counter() - started - shared
         reply["ms"] = elapsed_ms(started, time.perf_counter())
         return reply
 
@@ -210,18 +213,22 @@ class Dispatcher:
     async def map(self, message: MapMessage, session: Session, started: float) -> GalleryMap:
         """The gallery's map: made once per server (a generation never changes), in a thread.
         The indexer keeps `map.npz` up to date; an index made before it gets one here."""
-        reply = GalleryMap(**await self._gallery_map())  # a copy: the strings are shared
-        session.cost += time.perf_counter() - started
+        made, building = await self._gallery_map()
+        reply = GalleryMap(**made)  # a copy: the layout's strings are shared
+        # the map is made once for every client: its making is charged to none of them
+        session.cost += time.perf_counter() - started - building
         reply["id"], reply["ms"] = message.id, elapsed_ms(started, time.perf_counter())
         return reply
 
-    async def _gallery_map(self) -> GalleryMap:
+    async def _gallery_map(self) -> tuple[GalleryMap, float]:
+        """The map's reply, and how long this call waited for it to be made."""
+        waited = time.perf_counter()
         async with self._mapping:  # made once, however many ask at once
             if self._map is None:
                 made = await asyncio.to_thread(self._make_map)
                 self._map = made
-                return made
-            return self._map
+                return made, time.perf_counter() - waited
+            return self._map, time.perf_counter() - waited
 
     def _make_map(self) -> GalleryMap:
         made = update_gallery_map(self.gallery, log.info)

@@ -43,7 +43,9 @@ MAP_FORMAT = 1  # bump when the file's arrays change meaning; an older map is th
 # nearest in 2-D after 250 iterations, 43.4% after 350, 43.6% after 500 (the phase taking 2.1x
 # as long as 350's) and 43.8% after 750 (4.7x).
 PERPLEXITY = 30.0
-MIN_PERPLEXITY = 2.0  # below this (fewer than 7 images) t-SNE has no neighbourhoods: PCA
+# Fewer images are laid out by PCA: t-SNE's neighbourhoods need numbers (on the 12 sample
+# photos its layout stayed the thin line its PCA initialisation starts from)
+TSNE_FROM = 100
 EARLY_EXAGGERATION = 12.0
 EARLY_ITERATIONS = 250
 EARLY_MOMENTUM = 0.5
@@ -100,10 +102,10 @@ def compute_layout(vectors: np.ndarray, seed: int = 0, n_jobs: int = 2,
     points = np.ascontiguousarray(vectors, np.float32)
     if len(points) < 2 or not np.ptp(points, axis=0).any():
         return np.full((len(points), 2), 0.5, np.float32)  # one image, or all the same
-    perplexity = min(PERPLEXITY, (len(points) - 1) / 3)
-    if perplexity < MIN_PERPLEXITY:
+    if len(points) < TSNE_FROM:
         report(f"laying out {len(points)} images by PCA")
         return _fit_unit_square(_principal_components(points))
+    perplexity = min(PERPLEXITY, (len(points) - 1) / 3)
     return _fit_unit_square(_tsne(points, perplexity, seed, n_jobs, report))
 
 
@@ -392,8 +394,11 @@ def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
 
 # Words a level's labels are chosen from: the most frequent caption words for the coarse
 # regions (the vocabulary is in frequency order), more for finer ones: a region of an eighth of
-# the gallery is "dog" or "water", a small one may be "greyhound" (chosen on Flickr8k dev)
+# the gallery is "dog" or "water", a small one may be "greyhound" (chosen on Flickr8k dev).
+# Regions of fewer images than GENERIC_FROM on average choose among all: in a gallery of 12
+# photos a region is one photo, a rocket, not "girls".
 LABEL_VOCABULARY = (60, 300, None)
+GENERIC_FROM = 25
 LABEL_SAMPLE = 20_000  # images a word's similarities are standardised over
 
 
@@ -422,6 +427,8 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
             continue
         centres = np.array([[found[i].x, found[i].y] for i in at_level], np.float32)
         member = np.argmin(((places[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        if len(xy) / len(at_level) < GENERIC_FROM:
+            size = None
         relevance = _relevance(matrix[:size], sample, member, len(at_level))
         used: set[int] = set()
         for slot in sorted(range(len(at_level)), key=lambda j: -found[at_level[j]].count):

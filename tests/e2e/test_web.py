@@ -315,8 +315,9 @@ def test_a_lost_connection_shows_and_recovers(page, sample_gallery, tmp_path, id
 
 
 def test_screenshots(new_page, server, ids):
-    """Real queries on a desktop, in the preview and on a phone; saved as docs/screenshot.png,
-    screenshot-preview.png and screenshot-phone.png when WORDPIX_SCREENSHOTS names a folder."""
+    """Real queries on a desktop, in the preview, on the map and on a phone; saved as
+    docs/screenshot.png, screenshot-preview.png, screenshot-map.png and screenshot-phone.png
+    when WORDPIX_SCREENSHOTS names a folder."""
     folder = os.environ.get("WORDPIX_SCREENSHOTS")
     query = f"grass+[IMG_{ids['camera']}]"
     desktop = new_page(**DESKTOP)
@@ -330,6 +331,14 @@ def test_screenshots(new_page, server, ids):
     images_loaded(desktop, "#preview img")
     if folder:
         desktop.screenshot(path=str(REPO / folder / "screenshot-preview.png"))
+    desktop.keyboard.press("Escape")
+    desktop.locator("#map-toggle").click()  # the query's results highlighted on the map
+    map_canvas = desktop.locator("#map-canvas")
+    expect(map_canvas).to_have_attribute("data-thumbs", "12")  # every thumbnail drawn
+    expect(map_canvas).to_have_attribute("data-marks", "1")  # and the query's place
+    desktop.mouse.move(1270, 790)
+    if folder:
+        desktop.screenshot(path=str(REPO / folder / "screenshot-map.png"))
     phone = new_page(**PHONE)
     open_page(phone, server.url)
     search(phone, query)
