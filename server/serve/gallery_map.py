@@ -9,7 +9,9 @@ every import is a map nobody learns) and each new one is put among its nearest o
 when many are new, the layout is computed again. Regions are k-means clusters of the positions
 (what looks like a region on the map is one), labelled through their images' mean vector.
 
-Serving and indexing import this module: it never imports torch.
+Serving and indexing import this module: it never imports torch, and imports openTSNE,
+scikit-learn and scipy only where they are used (the server starts without them: a second of
+imports; a gallery under 100 images is laid out without them).
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ from typing import Any, NamedTuple
 
 import faiss
 import numpy as np
-import scipy.sparse
-from openTSNE import TSNEEmbedding, affinity, initialization
-from sklearn.cluster import KMeans
 
 from server.serve.gallery import Gallery
 from server.vectors import normalized, top_k
@@ -113,6 +112,7 @@ def _tsne(points: np.ndarray, perplexity: float, seed: int, n_jobs: int,
           report: Callable[[str], None]) -> np.ndarray:
     """openTSNE's two phases: exaggerated attraction first, so that clusters form before
     they settle (without it, a cluster split early stays split), then plain t-SNE."""
+    from openTSNE import TSNEEmbedding, affinity, initialization
     n_jobs = n_jobs if len(points) >= PARALLEL_FROM else 1
     report(f"finding the neighbours of {len(points)} images")
     # "auto": exact neighbours below 1,000 images, Annoy (bundled with openTSNE) above
@@ -271,6 +271,8 @@ def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32,
     Clustering the 2-D positions, not the vectors, makes a region what the eye sees as one;
     each region's `centre` then says what its images are about, for `label_regions`.
     """
+    from sklearn.cluster import KMeans
+
     xy = np.asarray(xy, np.float32)
     if len(xy) == 0:
         return []
@@ -288,6 +290,8 @@ def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32,
 def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray,
                 points: np.ndarray) -> list[Region]:
     """One level's regions from its cluster labels, largest first."""
+    import scipy.sparse
+
     membership = scipy.sparse.csr_matrix(
         (np.ones(len(labels), np.float32), (labels, np.arange(len(labels)))),
         shape=(clusters, len(labels)))
@@ -447,6 +451,8 @@ def _relevance(candidates: np.ndarray, sample: np.ndarray, member: np.ndarray, r
                ) -> np.ndarray:
     """(regions, words): each word's cosines to the sample standardised over the sample, then
     averaged over each region's members."""
+    import scipy.sparse
+
     membership = scipy.sparse.csr_matrix(
         (np.ones(len(member), np.float32), (member, np.arange(len(member)))),
         shape=(regions, len(member)))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.eval_map_labels import WORDNET, index_pictures, label_table, print_table
 from server.artifacts import load_word_space
 from server.datasets import SHARED_FLICKR8K
+from server.learn.map_labels import WORDNET, index_pictures, label_table, print_table
 from server.serve.gallery_map import unpack_layout
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_server import Client
