@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import cast
 
 from server.serve.batcher import Batcher
@@ -71,8 +72,11 @@ class Dispatcher:
         self.batcher = Batcher(retriever, clients)
         self._groups: list[list[int]] | None = None  # near duplicates, found once when asked
         self._finding = asyncio.Lock()
-        self._map: GalleryMap | None = None  # the map's reply, made once when first asked
+        # the map's reply, made once, when a page first asks: not at start, whose second of
+        # scipy and scikit-learn imports most sessions never need (tests/e2e/test_no_torch.py)
+        self._map: Future[GalleryMap] | None = None
         self._mapping = asyncio.Lock()
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="map")
 
     async def reply(self, message: str | bytes, session: Session) -> Reply:
         """The answer to one message, or the error it gets; charges its work to its address."""
@@ -224,11 +228,10 @@ class Dispatcher:
         """The map's reply, and how long this call waited for it to be made."""
         waited = time.perf_counter()
         async with self._mapping:  # made once, however many ask at once
-            if self._map is None:
-                made = await asyncio.to_thread(self._make_map)
-                self._map = made
-                return made, time.perf_counter() - waited
-            return self._map, time.perf_counter() - waited
+            if self._map is None or (self._map.done() and self._map.exception()):
+                self._map = self._background.submit(self._make_map)  # again, after a failure
+            made = await asyncio.wrap_future(self._map)
+        return made, time.perf_counter() - waited
 
     def _make_map(self) -> GalleryMap:
         made = update_gallery_map(self.gallery, log.info)
