@@ -15,6 +15,26 @@ function queryOptions() {
   return options;
 }
 
+// The filters as they travel in the page's address (#from=…&folder=…&order=date), so that a
+// link, a reload and Back keep them with the query
+const FILTER_FIELDS = { from: "filterFrom", to: "filterTo", folder: "filterFolder" };
+
+function filterFields() {
+  const fields = {};
+  for (const [name, input] of Object.entries(FILTER_FIELDS)) {
+    const value = ui[input].value.trim();
+    if (value) fields[name] = value;
+  }
+  if (ui.filterOrder.value !== "score") fields.order = ui.filterOrder.value;
+  return fields;
+}
+
+function applyFilterFields(hash) {
+  for (const [name, input] of Object.entries(FILTER_FIELDS)) ui[input].value = hash.get(name) || "";
+  ui.filterOrder.value = hash.get("order") === "date" ? "date" : "score";
+  if (Object.keys(filterFields()).length) ui.filters.open = true;  // a linked filter shows
+}
+
 // The hello's gallery: the filters (folded until opened) show where its photos have dates
 function showFilters(gallery) {
   const [first, last] = (gallery && gallery.taken) || [null, null];
@@ -27,6 +47,7 @@ function showFilters(gallery) {
 
 function filtersChanged() {
   if (state.view.mode === "query") runQuery(state.view.text, PAGE, false);
+  else record(state.view.text, false);  // the address keeps them for the next query
 }
 
 for (const input of [ui.filterFrom, ui.filterTo, ui.filterOrder]) {

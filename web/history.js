@@ -21,13 +21,14 @@ function addressOf(text) {
   const photos = uploadRefs(text).filter((n) => state.photos.has(n))
     .map((n) => `${n}:${state.photos.get(n).key}`);
   if (photos.length) hash.set("photos", photos.join(","));
+  for (const [name, value] of Object.entries(filterFields())) hash.set(name, value);
   const rest = hash.toString();
   return location.pathname + location.search + (rest ? `#${rest}` : "");
 }
 
 function readAddress() {
   const hash = new URLSearchParams(location.hash.slice(1));
-  return { q: hash.get("q") || params.get("q") || "", photos: hash.get("photos") || "" };
+  return { q: hash.get("q") || params.get("q") || "", photos: hash.get("photos") || "", hash };
 }
 
 // A new entry (or the same one rewritten); `depth` counts the page's own entries before it
@@ -57,6 +58,7 @@ window.addEventListener("popstate", (event) => {
     reconnect();
   }
   adoptPhotos(address.photos);
+  applyFilterFields(address.hash);
   const text = event.state && typeof event.state.q === "string" ? event.state.q : address.q;
   ui.q.value = text;
   readBox();

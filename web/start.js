@@ -12,6 +12,7 @@ if (fromDisk || params.has("server")) {
 }
 const opened = readAddress();
 adoptPhotos(opened.photos);
+applyFilterFields(opened.hash);
 ui.q.value = opened.q;
 state.view = opened.q ? { mode: "query", text: opened.q, k: PAGE, after: 0 } : state.view;
 if (opened.q) document.body.classList.add("searched");

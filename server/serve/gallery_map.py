@@ -376,6 +376,8 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
         return previous
     started = time.perf_counter()
     ids = np.array([item.id for item in gallery.all_items()], np.int64)  # in row order
+    if log is not None:  # a new layout of 100,000 images takes a minute or two: say so first
+        log(f"the map of {len(ids):,} images ...")
     xy, recomputed = update_layout(
         previous.ids if previous else np.zeros(0, np.int64),
         previous.xy if previous else np.zeros((0, 2), np.float32), ids, gallery.vectors)

@@ -56,6 +56,28 @@ def test_the_page_filters_by_folder_and_day_and_draws_the_line(library, library_
     expect(page.locator(".tile")).to_have_count(15)
 
 
+def test_filters_travel_in_the_address(library, library_server, page):
+    from playwright.sync_api import expect
+
+    from tests.e2e.pages import tile_ids
+
+    by_id = {item.id: path for path, item in items_by_path(library[1]).items()}
+    page.goto(library_server.url + "#q=cat&folder=phone&order=date")
+    expect(page.locator("#grid")).to_have_attribute("data-q", "cat")
+    expect(page.locator("#filter-folder")).to_have_value("phone")
+    expect(page.locator("#filter-order")).to_have_value("date")
+    expect(page.locator(".tile")).to_have_count(3)
+    assert {by_id[i] for i in tile_ids(page)} == \
+        {"phone/photo-000.jpg", "phone/photo-001.jpg", "phone/cat.heic"}
+    page.fill("#filter-to", "2019-07-31")  # only the photo its EXIF dates to 2019
+    page.locator("#filter-to").dispatch_event("change")
+    expect(page.locator(".tile")).to_have_count(1)
+    assert "to=2019-07-31" in page.url and "folder=phone" in page.url
+    page.reload()  # a reload keeps them
+    expect(page.locator("#filter-to")).to_have_value("2019-07-31")
+    expect(page.locator(".tile")).to_have_count(1)
+
+
 @pytest.fixture(scope="module")
 def phone_photos(tmp_path_factory):
     """30 photos of 12 megapixels, 3-5 MB each, indexed, served."""
