@@ -16,7 +16,8 @@ not the layout; `--layout` chooses). Then `python -m server` serves it and Chrom
 1280x800 window, software rendering as headless runs it) opens the page:
 
 - load: from a click on "Map" (a script's, timed in the page) to the first frame that drew
-  every image. "first ask": the server's first map request, which clusters the regions;
+  every image. "first ask": the server's first map request, which reads the map file (its
+  regions labelled as the indexer labels them) and packs the reply;
   "cached": a new page, the server's reply made already. Target: at most 1 s.
 - pan and zoom: 3 s of mouse events dispatched on the canvas, one each frame: a drag back
   and forth over the whole gallery, the wheel zooming in around a point (thumbnails come in
@@ -41,7 +42,7 @@ from PIL import Image
 from scripts.common import add_record_arg, recorded
 from server.artifacts import DEFAULT_MODEL_DIR, load_word_space, model_fingerprint
 from server.serve.gallery import Gallery, Item, write_generation
-from server.serve.gallery_map import compute_layout, save_map
+from server.serve.gallery_map import compute_layout, labelled_regions, save_map
 from server.serve.thumbnails import SETTINGS, thumbnail_key, write_thumbnail
 from server.vectors import normalized
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server
@@ -191,7 +192,10 @@ def build(folder: Path, count: int, layout: str) -> str:
     xy = compute_layout(vectors) if chosen == "tsne" else pca_layout(vectors)
     print(f"  {count:,} images laid out by {chosen} in {time.perf_counter() - started:.1f} s",
           file=sys.stderr, flush=True)
-    save_map(index, np.arange(1, count + 1), xy, Gallery(index).generation)
+    # labelled as the indexer labels them (update_gallery_map with the model's words)
+    words = load_word_space()
+    regions = labelled_regions(xy, vectors, words.words, words.matrix)
+    save_map(index, np.arange(1, count + 1), xy, Gallery(index).generation, regions)
     return chosen
 
 

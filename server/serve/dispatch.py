@@ -17,7 +17,7 @@ from typing import cast
 from server.serve.batcher import Batcher
 from server.serve.duplicates import duplicate_groups
 from server.serve.gallery import Item
-from server.serve.gallery_map import labelled_regions, pack_layout, update_gallery_map
+from server.serve.gallery_map import pack_layout, update_gallery_map
 from server.serve.limits import Clients
 from server.serve.protocol import (
     GROUP_SHOWN,
@@ -234,8 +234,8 @@ class Dispatcher:
         return made, time.perf_counter() - waited
 
     def _make_map(self) -> GalleryMap:
-        made = update_gallery_map(self.gallery, log.info)
         words = self.retriever.word_space
+        made = update_gallery_map(self.gallery, log.info, words)
         packed = pack_layout(made.ids, made.xy)
         thumbs = None
         if len(made.ids) <= MAP_THUMBS_UP_TO:
@@ -243,9 +243,7 @@ class Dispatcher:
                       self._results(self.gallery.all_items(), [None] * len(made.ids))]
         return GalleryMap(type="map", id=None, count=len(made.ids), ids=str(packed["ids"]),
                           xy=str(packed["xy"]), thumbs=thumbs,
-                          regions=cast(list[MapRegion], labelled_regions(
-                              made.xy, self.gallery.vectors, words.words, words.matrix)),
-                          ms=0.0)
+                          regions=cast(list[MapRegion], made.regions), ms=0.0)
 
     def _group(self, rows: list[int]) -> DuplicateGroup:
         items = sorted(self.gallery.items(rows), key=lambda item: item.id)

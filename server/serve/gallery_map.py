@@ -9,14 +9,15 @@ every import is a map nobody learns) and each new one is put among its nearest o
 when many are new, the layout is computed again. Regions are k-means clusters of the positions
 (what looks like a region on the map is one), labelled through their images' mean vector.
 
-Serving and indexing import this module: it never imports torch, and imports openTSNE,
-scikit-learn and scipy only where they are used (the server starts without them: a second of
-imports; a gallery under 100 images is laid out without them).
+Serving and indexing import this module: it never imports torch, and imports openTSNE (with
+its scikit-learn and scipy: a second of imports) only to lay out 100 images or more; regions
+are faiss's k-means and numpy.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import time
@@ -29,6 +30,7 @@ import numpy as np
 
 from server.serve.gallery import Gallery
 from server.vectors import normalized, top_k
+from server.wordspace import WordSpace
 
 log = logging.getLogger("wordpix.map")
 
@@ -58,7 +60,8 @@ PARALLEL_FROM = 10_000
 NEW_IMAGE_NEIGHBOURS = 10  # old images a new one is placed among
 REGION_RADIUS_QUANTILE = 0.8  # a region's circle holds this share of its members: outliers
                               # that t-SNE leaves between clusters would inflate a maximum
-REGION_INITS = 1  # k-means runs: scikit-learn's own default after k-means++ seeding
+KMEANS_ITERATIONS = 25  # of each level's k-means (faiss's default)
+KMEANS_STARTS = 4  # k-means++ starts, the tightest kept (2-D: each is cheap)
 LABEL_CANDIDATES = 5  # a region takes the best word among this many not used at its level
 QUANTISED = 65535  # positions travel as uint16
 
@@ -70,6 +73,7 @@ class MapData(NamedTuple):
     xy: np.ndarray  # (N, 2) float32 in [0, 1]
     generation: int
     format: int
+    regions: list[dict] | None = None  # labelled, as `labelled_regions` made them, if kept
 
 
 class Region(NamedTuple):
@@ -222,9 +226,12 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 # ---- the map file -----------------------------------------------------------------------
 
 
-def save_map(directory: Path, ids: np.ndarray, xy: np.ndarray, generation: int) -> None:
+def save_map(directory: Path, ids: np.ndarray, xy: np.ndarray, generation: int,
+             regions: list[dict] | None = None) -> None:
     """Write `directory/map.npz` atomically: a reader (the server) sees the old map or the
-    new one, and a crash leaves the old one in place."""
+    new one, and a crash leaves the old one in place. `regions`, labelled, are kept with it
+    as JSON: labelling them takes seconds at 100,000 images, better spent at indexing than
+    while a page waits."""
     ids, xy = np.asarray(ids, np.int64), np.asarray(xy, np.float32)
     if ids.ndim != 1 or xy.shape != (len(ids), 2):
         raise ValueError(f"one (x, y) per id: {ids.shape} ids, {xy.shape} positions")
@@ -233,8 +240,11 @@ def save_map(directory: Path, ids: np.ndarray, xy: np.ndarray, generation: int) 
     tmp = directory / f"{MAP_FILE}.tmp"
     try:
         with open(tmp, "wb") as file:  # a file object: np.savez would add ".npz" to a path
-            np.savez(file, ids=ids, xy=xy, generation=np.int64(generation),
-                     format=np.int64(MAP_FORMAT))
+            arrays: dict[str, Any] = {"ids": ids, "xy": xy, "generation": np.int64(generation),
+                                      "format": np.int64(MAP_FORMAT)}
+            if regions is not None:
+                arrays["regions"] = np.array(json.dumps(regions))
+            np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
         tmp.replace(directory / MAP_FILE)
@@ -252,8 +262,9 @@ def load_map(directory: Path) -> MapData | None:
         with np.load(path, allow_pickle=False) as stored:
             if int(stored["format"]) != MAP_FORMAT:
                 return None
+            regions = json.loads(str(stored["regions"])) if "regions" in stored else None
             found = MapData(stored["ids"].astype(np.int64), stored["xy"].astype(np.float32),
-                            int(stored["generation"]), MAP_FORMAT)
+                            int(stored["generation"]), MAP_FORMAT, regions)
     except (OSError, KeyError, ValueError) as error:  # BadZipFile is an OSError
         log.warning("ignoring the unreadable map %s: %s", path, error)
         return None
@@ -271,8 +282,6 @@ def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32,
     Clustering the 2-D positions, not the vectors, makes a region what the eye sees as one;
     each region's `centre` then says what its images are about, for `label_regions`.
     """
-    from sklearn.cluster import KMeans
-
     xy = np.asarray(xy, np.float32)
     if len(xy) == 0:
         return []
@@ -281,21 +290,58 @@ def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32,
     found: list[Region] = []
     for level, wanted in enumerate(levels):
         clusters = min(int(wanted), distinct)
-        labels = KMeans(n_clusters=clusters, n_init=REGION_INITS,
-                        random_state=seed).fit_predict(xy)
-        found += _regions_of(level, labels, clusters, xy, points)
+        found += _regions_of(level, _kmeans(xy, clusters, seed), clusters, xy, points)
     return found
+
+
+def _kmeans(xy: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+    """Each position's cluster among `clusters` (faiss's k-means: seeded, and no scipy or
+    scikit-learn to import where a gallery is labelled)."""
+    if clusters <= 1:
+        return np.zeros(len(xy), np.int64)
+    points = np.ascontiguousarray(xy, np.float32)
+    best, lowest = None, np.inf
+    for start in range(KMEANS_STARTS):  # the best of a few: one can still merge two clusters
+        kmeans = faiss.Kmeans(2, clusters, niter=KMEANS_ITERATIONS, seed=seed + start,
+                              min_points_per_centroid=1, max_points_per_centroid=len(xy))
+        kmeans.train(points, init_centroids=_spread_starts(points, clusters, seed + start))
+        tightness = float(np.asarray(kmeans.obj)[-1])  # the last iteration's squared error
+        if tightness < lowest:
+            best, lowest = kmeans, tightness
+    assert best is not None
+    return best.index.search(points, 1)[1].ravel()
+
+
+def _spread_starts(points: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+    """k-means++ starts: each next one drawn with odds growing as the square of its distance
+    to the nearest start so far, so that no two start in one cluster and none is left out
+    (random starts merged two of ten well-apart clusters)."""
+    rng = np.random.default_rng(seed)
+    starts = [points[rng.integers(len(points))]]
+    nearest = ((points - starts[0]) ** 2).sum(axis=1)
+    for _ in range(clusters - 1):
+        total = float(nearest.sum())
+        chosen = rng.choice(len(points), p=nearest / total) if total > 0 else \
+            rng.integers(len(points))
+        starts.append(points[chosen])
+        nearest = np.minimum(nearest, ((points - points[chosen]) ** 2).sum(axis=1))
+    return np.ascontiguousarray(starts, np.float32)
+
+
+def _group_sums(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """(groups, columns): the sum of `values`' rows in each group."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(groups + 1))
+    sums = np.zeros((groups, values.shape[1]), np.float32)
+    for number in range(groups):
+        sums[number] = values[order[bounds[number] : bounds[number + 1]]].sum(axis=0)
+    return sums
 
 
 def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray,
                 points: np.ndarray) -> list[Region]:
     """One level's regions from its cluster labels, largest first."""
-    import scipy.sparse
-
-    membership = scipy.sparse.csr_matrix(
-        (np.ones(len(labels), np.float32), (labels, np.arange(len(labels)))),
-        shape=(clusters, len(labels)))
-    centres = normalized(membership @ points)  # sums of the members' vectors, one product
+    centres = normalized(_group_sums(points, labels, clusters))
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(clusters + 1))
     found = []
@@ -367,13 +413,18 @@ def _base64(array: np.ndarray) -> str:
 # ---- what the indexer and the server call -----------------------------------------------------
 
 
-def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = None
-                       ) -> MapData:
+def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = None,
+                       words: WordSpace | None = None) -> MapData:
     """Bring `map.npz` beside the index up to date with its current generation (the previous
-    map's positions kept where it can: `update_layout`), and return it."""
+    map's positions kept where it can: `update_layout`), with its regions labelled by `words`
+    where given, and return it."""
     previous = load_map(gallery.directory)
     if previous is not None and previous.generation == gallery.generation:
-        return previous
+        if words is None or previous.regions is not None:
+            return previous
+        labelled = labelled_regions(previous.xy, gallery.vectors, words.words, words.matrix)
+        save_map(gallery.directory, previous.ids, previous.xy, previous.generation, labelled)
+        return previous._replace(regions=labelled)
     started = time.perf_counter()
     ids = np.array([item.id for item in gallery.all_items()], np.int64)  # in row order
     if log is not None:  # a new layout of 100,000 images takes a minute or two: say so first
@@ -381,11 +432,13 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
     xy, recomputed = update_layout(
         previous.ids if previous else np.zeros(0, np.int64),
         previous.xy if previous else np.zeros((0, 2), np.float32), ids, gallery.vectors)
-    save_map(gallery.directory, ids, xy, gallery.generation)
+    regions = None if words is None else labelled_regions(xy, gallery.vectors, words.words,
+                                                           words.matrix)
+    save_map(gallery.directory, ids, xy, gallery.generation, regions)
     if log is not None:
         log(f"map of {len(ids):,} images {'laid out' if recomputed else 'updated'} in "
             f"{time.perf_counter() - started:.1f} s")
-    return MapData(ids, xy, gallery.generation, MAP_FORMAT)
+    return MapData(ids, xy, gallery.generation, MAP_FORMAT, regions)
 
 
 def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
@@ -453,16 +506,12 @@ def _relevance(candidates: np.ndarray, sample: np.ndarray, member: np.ndarray, r
                ) -> np.ndarray:
     """(regions, words): each word's cosines to the sample standardised over the sample, then
     averaged over each region's members."""
-    import scipy.sparse
-
-    membership = scipy.sparse.csr_matrix(
-        (np.ones(len(member), np.float32), (member, np.arange(len(member)))),
-        shape=(regions, len(member)))
-    counts = np.maximum(np.asarray(membership.sum(axis=1)).ravel(), 1)
+    counts = np.maximum(np.bincount(member, minlength=regions), 1)
     relevance = np.empty((regions, len(candidates)), np.float32)
     for start in range(0, len(candidates), WORD_CHUNK):
         similarity = candidates[start : start + WORD_CHUNK] @ sample.T
         standard = (similarity - similarity.mean(axis=1, keepdims=True)) / np.maximum(
             similarity.std(axis=1, keepdims=True), 1e-6)
-        relevance[:, start : start + WORD_CHUNK] = (membership @ standard.T) / counts[:, None]
+        relevance[:, start : start + WORD_CHUNK] = \
+            _group_sums(standard.T, member, regions) / counts[:, None]
     return relevance

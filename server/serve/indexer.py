@@ -324,7 +324,7 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
                                             every=previous.thumbnails != thumbnails)
             if options.map and report.total:
                 gallery = Gallery(index_dir)
-                update_gallery_map(gallery, log.info)
+                update_gallery_map(gallery, log.info, words)  # labelled where words are given
                 gallery.close()
         finally:
             work.close()

@@ -14,7 +14,8 @@ from server.serve.gallery_map import unpack_layout
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_server import Client
 
-# what dev reaches (docs/gallery-index.md): short of the 8, kept from falling further
+# dev reaches 5 (docs/gallery-index.md): short of the 8; kept from falling below 3
+# (a margin: faiss's k-means may cut the regions a little differently on another machine)
 AT_LEAST = 3
 
 
