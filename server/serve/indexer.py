@@ -323,9 +323,7 @@ def build_index(sources: Iterable[SourceImage], root: Path, index_dir: Path,
                 _remove_replaced_thumbnails(work, index_dir, previous.thumbnails,
                                             every=previous.thumbnails != thumbnails)
             if options.map and report.total:
-                gallery = Gallery(index_dir)
-                update_gallery_map(gallery, log.info, words)  # labelled where words are given
-                gallery.close()
+                _update_map(index_dir, words)
         finally:
             work.close()
         shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)
@@ -403,6 +401,19 @@ def _previous_index(index_dir: Path, fingerprint: str, rebuild: bool) -> _Previo
                          else None)
     gallery.close()
     return previous
+
+
+def _update_map(index_dir: Path, words: WordSpace | None) -> None:
+    """The gallery's map, labelled where words are given. The index is written already: a map
+    that cannot be made is said, not raised (the server makes it when a page asks)."""
+    gallery = Gallery(index_dir)
+    try:
+        update_gallery_map(gallery, log.info, words)
+    except Exception:
+        log.warning("the gallery's map was not made (the server makes it when a page asks)",
+                    exc_info=True)
+    finally:
+        gallery.close()
 
 
 def _embed(work: Work, root: Path, reuse: bool, todo: int, encoder: ImageEncoder,
