@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 
 from server.serve.gallery import Gallery
-from server.vectors import normalized, top_k
+from server.vectors import normalized
 from server.wordspace import WordSpace
 
 log = logging.getLogger("wordpix.map")
@@ -280,7 +280,7 @@ def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32,
     where the map has fewer distinct positions), largest first within a level.
 
     Clustering the 2-D positions, not the vectors, makes a region what the eye sees as one;
-    each region's `centre` then says what its images are about, for `label_regions`.
+    each region's `centre` is its images' mean direction.
     """
     xy = np.asarray(xy, np.float32)
     if len(xy) == 0:
@@ -354,27 +354,6 @@ def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray,
         found.append(Region(level, float(middle[0]), float(middle[1]), float(radius),
                             len(members), centres[cluster]))
     return sorted(found, key=lambda region: (-region.count, region.x, region.y))
-
-
-def label_regions(regions: list[Region], words: Sequence[str], word_matrix: np.ndarray
-                  ) -> list[str]:
-    """A word for each region: the vocabulary word (rows of `word_matrix`, unit) nearest its
-    centre by cosine, or, when a larger region of its level took that word already, the
-    best of the LABEL_CANDIDATES nearest that none has, so that a level does not say "dog"
-    ten times. Regions labelled in order of size: the largest gets its first choice."""
-    if not regions or len(words) == 0:
-        return ["" for _ in regions]
-    centres = np.stack([region.centre for region in regions]).astype(np.float32)
-    candidates = top_k(centres @ np.asarray(word_matrix, np.float32).T, LABEL_CANDIDATES)
-    labels = [""] * len(regions)
-    used: dict[int, set[int]] = {}
-    for index in sorted(range(len(regions)), key=lambda i: -regions[i].count):
-        taken = used.setdefault(regions[index].level, set())
-        free = [int(word) for word in candidates[index] if int(word) not in taken]
-        choice = free[0] if free else int(candidates[index][0])
-        taken.add(choice)
-        labels[index] = words[choice]
-    return labels
 
 
 # ---- the layout on the wire -----------------------------------------------------------------

@@ -10,9 +10,8 @@ import pytest
 from server.serve.gallery_map import (
     MAP_FILE,
     MAP_FORMAT,
-    Region,
     compute_layout,
-    label_regions,
+    label_by_relevance,
     load_map,
     pack_layout,
     regions,
@@ -172,11 +171,12 @@ def test_regions_cover_the_gallery_at_each_level_and_are_named_by_their_words(ga
     for region in found:
         assert 0 <= region.x <= 1 and 0 <= region.y <= 1 and region.radius > 0
         assert np.linalg.norm(region.centre) == pytest.approx(1, abs=1e-5)
-    labels = label_regions(found, *vocabulary)
+    labels = label_by_relevance(found, gallery["xy"], gallery["vectors"], *vocabulary)
     assert sorted(labels[:10]) == sorted(CLUSTER_WORDS)  # one region per cluster, its word
-    # the finer level: four regions a cluster, and their nearest words only ten, yet
-    # named apart where a free word is among the nearest few
+    # the finer level: four regions a cluster, and their best words only ten, yet named
+    # apart where a free word is among the best few
     assert len(set(labels[10:])) >= 30
+    assert label_by_relevance([], gallery["xy"], gallery["vectors"], *vocabulary) == []
 
 
 def test_regions_of_few_images_are_as_many_as_their_places(vocabulary):
@@ -185,19 +185,6 @@ def test_regions_of_few_images_are_as_many_as_their_places(vocabulary):
     found = regions(xy, vectors, levels=(8, 32))
     assert [(r.level, r.count) for r in found] == [(0, 2), (0, 1), (1, 2), (1, 1)]
     assert regions(xy[:0], vectors[:0]) == []
-
-
-def test_a_level_takes_the_best_word_not_used_by_a_larger_region(vocabulary):
-    words, matrix = vocabulary
-    dog = matrix[words.index("dog")]
-    near_dog = [normalized(dog + 0.1 * matrix[words.index(w)]) for w in ("cat", "car", "snow")]
-    found = [Region(0, 0.5, 0.5, 0.1, 30, near_dog[0]), Region(0, 0.1, 0.1, 0.1, 50, dog),
-             Region(0, 0.9, 0.9, 0.1, 10, near_dog[1]), Region(1, 0.9, 0.9, 0.1, 10, near_dog[2])]
-    labels = label_regions(found, words, matrix)
-    assert labels[1] == "dog"  # the largest region has its first choice
-    assert labels[0] != "dog" and labels[2] not in ("dog", labels[0])
-    assert labels[3] == "dog"  # another level: free to say it again
-    assert label_regions([], words, matrix) == []
 
 
 def test_the_packed_layout_round_trips_within_its_quantisation(gallery):
