@@ -22,6 +22,7 @@ const MAP_MAX_ZOOM = 500;
 const MAP_STEP = 1.6;           // one zoom step: the buttons, + and -
 const MAP_PAN = 80;             // px an arrow key moves (Shift: three times as far)
 const MAP_TAP = 6;              // px a pointer may move and still click
+const MAP_REGION_REACH = 24;    // px from a region's centre a click still runs its word
 const MAP_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, ' +
   "sans-serif";
 // the regions' colours (the level-0 region nearest each image), as hues: distinct, none the
@@ -919,6 +920,37 @@ function labelAt(px, py) {
   return found ? found.text : null;
 }
 
+// The region of the labelled level that (px, py) lies in: the one with the nearest centre, if
+// the point is within its circle widened by a picture's side (or MAP_REGION_REACH px: a region
+// of one image has no radius, and its picture covers its centre); null between regions
+function regionAt(px, py) {
+  const data = mapState.data;
+  if (!data) return null;
+  const { scale, ox, oy } = mapTransform();
+  let best = null;
+  let nearest = Infinity;
+  for (const region of data.levels[labelLevel(data)]) {
+    const d = Math.hypot(region.x * scale + ox - px, region.y * scale + oy - py);
+    if (d < nearest) {
+      nearest = d;
+      best = region;
+    }
+  }
+  const margin = Math.max(MAP_REGION_REACH, mapState.drawn.size || 0);
+  return best && nearest <= best.radius * scale + margin ? best : null;
+}
+
+// What a click at (px, py) does: a word drawn there runs it; else an image there opens; else
+// the region there runs its word
+function targetAt(px, py) {
+  const label = labelAt(px, py);
+  if (label) return { kind: "label", text: label };
+  const row = imageAt(px, py);
+  if (row >= 0) return { kind: "image", row, id: mapState.data.ids[row] };
+  const region = regionAt(px, py);
+  return region ? { kind: "region", text: region.label } : null;
+}
+
 // The preview of an image of the map: one the grid has not shown comes with no record; the
 // preview starts from its thumbnail and fills in from its describe reply (preview.js)
 function openFromMap(row) {
@@ -969,8 +1001,9 @@ function describeMap() {
   ui.mapCanvas.setAttribute("aria-label", `Map of the gallery: ${data.count.toLocaleString()} ` +
     `images${regions.length ? ` in regions ${regions.join(", ")}` : ""}${results}`);
   const touch = matchMedia("(hover: none)").matches;
-  const how = touch ? "drag to move, pinch to zoom, tap an image to see it"
-    : "drag to move, scroll to zoom, click an image to see it, a word to search for it";
+  const how = touch ? "drag to move, pinch to zoom, tap an image to see it, a region to search for it"
+    : "drag to move, scroll to zoom, click an image to see it, a word or a region to search " +
+      "for it";
   setMapStatus(data.count ? `${data.count.toLocaleString()} images · ${how}` +
     (mapState.results.length ? ` · ${mapState.results.length} results of ` +
       `“${shorten(mapState.query)}” highlighted` : "") : "The gallery is empty");
@@ -1045,7 +1078,7 @@ ui.mapCanvas.addEventListener("pointermove", (event) => {
   const at = onCanvas(event);
   if (!last) {
     // hovering: what is under the pointer can be clicked
-    const over = mapState.data && (labelAt(at.x, at.y) || imageAt(at.x, at.y) >= 0);
+    const over = mapState.data && targetAt(at.x, at.y);
     ui.mapCanvas.classList.toggle("over", Boolean(over));
     return;
   }
@@ -1079,13 +1112,10 @@ ui.mapCanvas.addEventListener("click", (event) => {
     return;
   }
   const at = onCanvas(event);
-  const label = labelAt(at.x, at.y);
-  if (label) {
-    setQuery(label, `Query: ${label} (from the map)`);
-    return;
-  }
-  const row = imageAt(at.x, at.y);
-  if (row >= 0) openFromMap(row);
+  const target = mapState.data ? targetAt(at.x, at.y) : null;
+  if (!target) return;
+  if (target.kind === "image") openFromMap(target.row);
+  else setQuery(target.text, `Query: ${target.text} (from the map)`);
 });
 
 ui.mapCanvas.addEventListener("wheel", (event) => {
@@ -1145,6 +1175,12 @@ window.wordpixMap = Object.freeze({
     const box = ui.mapCanvas.getBoundingClientRect();
     return mapState.drawn.labels.map((label) => ({ text: label.text, word: Boolean(label.word),
       x: box.left + label.x + label.w / 2, y: box.top + label.y + label.h / 2 }));
+  },
+  // what a click at the page's (x, y) would do: { kind: "label" | "image" | "region", ... }
+  targetAt(x, y) {
+    const box = ui.mapCanvas.getBoundingClientRect();
+    const target = mapState.data ? targetAt(x - box.left, y - box.top) : null;
+    return target && { kind: target.kind, text: target.text, id: target.id };
   },
   marks() {
     const box = ui.mapCanvas.getBoundingClientRect();

@@ -123,6 +123,34 @@ def test_a_word_of_the_map_runs_its_query_and_the_map_stays(page, server, coarse
     expect(page.locator("#grid")).to_have_attribute("data-q", other)
 
 
+def test_a_click_inside_a_region_runs_its_word(page, server):
+    """Away from any word or image, a click within a region searches for the region's word."""
+    open_page(page, server.url)
+    open_map(page)
+    box = page.locator("#map-canvas").bounding_box()
+    found = page.evaluate("""([left, top, width, height]) => {
+      const canvas = document.getElementById("map-canvas");
+      const region = (x, y) => {  // the region's word at (x, y), if a click there runs it
+        const target = wordpixMap.targetAt(x, y);
+        const onTop = document.elementFromPoint(x, y) === canvas;
+        return target && target.kind === "region" && onTop ? target.text : null;
+      };
+      for (let y = Math.ceil(top) + 8; y < top + height - 8; y += 3)
+        for (let x = Math.ceil(left) + 8; x < left + width - 8; x += 3) {
+          const text = region(x, y);  // and all around it: not on a region's edge
+          if (text && [[-4, 0], [4, 0], [0, -4], [0, 4]].every(([dx, dy]) =>
+              region(x + dx, y + dy) === text)) return { x, y, text };
+        }
+      return null;
+    }""", [box["x"], box["y"], box["width"], box["height"]])
+    assert found, "no point of the map is inside a region and off every image and word"
+    page.mouse.click(found["x"], found["y"])
+    shows(page, found["text"])
+    expect(page.locator("#map")).to_be_visible()
+    corner = page.evaluate(f"wordpixMap.targetAt({box['x'] + 1}, {box['y'] + 1})")
+    assert corner is None  # the canvas's corner is in no region: a click there does nothing
+
+
 def test_the_query_is_marked_among_its_results(page, server, ids):
     open_page(page, server.url)
     search(page, "cat")  # before the map is shown: it still knows the results
