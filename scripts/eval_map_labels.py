@@ -36,7 +36,7 @@ def main() -> None:
         regions = labelled_regions(made.xy, gallery.vectors, words.words, words.matrix)
         print(f"Flickr8k {args.split}: {len(made.ids):,} photos on the map")
         print("coarse labels:", ", ".join(str(r["label"]) for r in regions if r["level"] == 0))
-        print_table(*label_table(captions, made.ids, made.xy, regions, words))
+        print_table(label_table(captions, made.ids, made.xy, regions, words))
 
 
 if __name__ == "__main__":
