@@ -10,6 +10,7 @@ import pytest
 from server.serve.gallery_map import (
     MAP_FILE,
     MAP_FORMAT,
+    Region,
     compute_layout,
     label_by_relevance,
     load_map,
@@ -177,6 +178,26 @@ def test_regions_cover_the_gallery_at_each_level_and_are_named_by_their_words(ga
     # apart where a free word is among the best few
     assert len(set(labels[10:])) >= 30
     assert label_by_relevance([], gallery["xy"], gallery["vectors"], *vocabulary) == []
+
+
+def test_the_larger_region_takes_a_word_two_regions_want(vocabulary):
+    """Both regions of dog pictures are best named `dog`; a level uses a word once, and the
+    larger region chooses first, wherever it is in the list."""
+    words, matrix = vocabulary
+    rng = np.random.default_rng(3)
+    dog, cat = CLUSTER_WORDS.index("dog"), CLUSTER_WORDS.index("cat")
+    counts = {(0.2, 0.5): (dog, 30), (0.8, 0.5): (dog, 20), (0.5, 0.9): (cat, 50)}
+    vectors, xy, found = [], [], []
+    for (x, y), (word, count) in counts.items():
+        vectors.append(normalized(matrix[word] + SPREAD * rng.normal(size=(count, DIM))))
+        xy.append(np.array([x, y]) + 0.01 * rng.normal(size=(count, 2)))
+        found.append(Region(0, x, y, 0.02, count, normalized(vectors[-1].mean(axis=0))))
+    order = [1, 2, 0]  # the smaller dog region listed first
+    labels = label_by_relevance([found[i] for i in order], np.concatenate(xy).astype(np.float32),
+                                np.concatenate(vectors), words, matrix)
+    named = dict(zip(order, labels, strict=True))
+    assert named[0] == "dog" and named[2] == "cat"
+    assert named[1] not in ("dog", "cat")
 
 
 def test_regions_of_few_images_are_as_many_as_their_places(vocabulary):
