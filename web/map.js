@@ -1,9 +1,10 @@
 // The map: every image of the gallery at its place on a 2-D layout of the joint space (the
 // server's `map`, asked once when the map is first shown), drawn on a canvas in place of the
 // grid. Like lies near like, so the map shows what the gallery holds and where: regions carry
-// the word nearest their images (a click searches for it), the current query's results stand
-// out with a mark where the query sits among them, and a word placed from the map's toolbar
-// is marked where its images are, without touching the query or the grid.
+// the word whose best images lie there (a click on it, or in the region, searches for it), the
+// current query's results stand out with a mark where the query sits among them, and a word
+// placed from the map's toolbar is marked where its images are, without touching the query or
+// the grid.
 //
 // Built for 100,000 images: the positions are typed arrays, each frame draws only what is in
 // view, the dots are written as pixels into one ImageData (scripts/bench_map_page.py: a path

@@ -1,5 +1,5 @@
 """A map of the gallery: every image placed on a 2-D layout of the joint space, and regions of
-that layout at several zoom levels, each labelled by the word nearest its images.
+that layout at several zoom levels, each labelled by the word whose best images lie there.
 
 The layout is a t-SNE of the images' unit vectors (openTSNE: PCA initialisation, cosine
 affinities over approximate neighbours, FFT-interpolated gradients from 10,000 images up), scaled

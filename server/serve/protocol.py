@@ -162,7 +162,7 @@ class MapRegion(TypedDict):
     y: float
     radius: float  # holds 80% of its members
     count: int
-    label: str  # the caption word nearest its images' mean vector
+    label: str  # the word whose images lie most in it (gallery_map.label_by_relevance)
 
 
 class GalleryMap(TypedDict):
