@@ -35,14 +35,18 @@ function applyFilterFields(hash) {
   if (Object.keys(filterFields()).length) ui.filters.open = true;  // a linked filter shows
 }
 
-// The hello's gallery: the filters (folded until opened) show where its photos have dates
+// The hello's gallery: the filters (folded until opened) show where its photos have dates or
+// lie in folders, and the folder field offers the gallery's fullest folders as it is typed in
 function showFilters(gallery) {
   const [first, last] = (gallery && gallery.taken) || [null, null];
-  ui.filters.hidden = !first;
+  const folders = (gallery && gallery.folders) || [];
+  ui.filters.hidden = !first && !folders.length;
   for (const input of [ui.filterFrom, ui.filterTo]) {
     input.min = first || "";
     input.max = last || "";
   }
+  ui.folderList.replaceChildren(...folders.map(([path, photos]) =>
+    el("option", { value: path, label: `${path} · ${photos.toLocaleString()} photos` })));
 }
 
 function filtersChanged() {

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -38,6 +39,7 @@ MANIFEST = "manifest.json"
 # 2: thumbnails and dates. An index of format 1 is upgraded by the indexer (ids kept, every
 # image decoded once more); the server refuses it with the command that does so.
 FORMAT_VERSION = 2
+FOLDERS_LISTED = 1000  # folders the manifest names for the page's folder filter
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
 SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
 # Past this many images, a blend of pictures and captions is a file (blend-<g>-c<w>.npy) read
@@ -122,6 +124,8 @@ class Gallery:
         self._db = _connect(self.directory / f"items-{generation}.sqlite")
         self.generation = generation
         self.thumbnails: dict | None = self.manifest.get("thumbnails")  # their settings
+        # [path, photos] of its fullest folders (None: an index written before they were kept)
+        self.folders: list[list] | None = self.manifest.get("folders")
         self._taken = "taken" if self.format == FORMAT_VERSION else "NULL"
         self._columns = f"id, row, path, size, mtime_ns, caption, {self._taken}"
         self._records: dict[int, Item] = {}
@@ -315,6 +319,7 @@ class GenerationWriter:
         # the date filter's range scans (the folder filter's use the path's own index)
         self._db.execute("CREATE INDEX items_taken ON items (taken)")
         self._db.commit()
+        self.manifest["folders"] = self._folders()
         self.close()
         for path in [*self._paths.values(), self._items_path]:
             _fsync(path)
@@ -323,6 +328,21 @@ class GenerationWriter:
         _fsync(tmp)
         os.replace(tmp, self.directory / MANIFEST)
         _remove_stale(self.directory, self.generation)
+
+    def _folders(self) -> list[list[str | int]]:
+        """The folders photos are in, as [path, photos in it and below], the FOLDERS_LISTED
+        fullest first (then by path): what the page offers its folder filter. Counted here, where
+        the paths were just written, rather than by the server at each start (a scan of every
+        path)."""
+        counts: Counter[str] = Counter()
+        # rtrim strips the path's last part: the characters that are not a slash, from the end
+        for folder, photos in self._db.execute(
+                "SELECT rtrim(path, replace(path, '/', '')), COUNT(*) FROM items GROUP BY 1"):
+            parts = [part for part in folder.split("/") if part]  # [] for the root's photos
+            for depth in range(1, len(parts) + 1):
+                counts["/".join(parts[:depth])] += photos
+        fullest = sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))
+        return [[path, photos] for path, photos in fullest[:FOLDERS_LISTED]]
 
     def close(self) -> None:
         for file in self._matrices.values():

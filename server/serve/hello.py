@@ -19,7 +19,8 @@ def gallery_hello(retriever: Retriever, name: str, fit: Fit) -> str:
     return encode_reply(Hello(
         type="hello", gallery=GalleryInfo(name=name, title=title(gallery), count=len(gallery),
                                           fit=fit, taken=gallery.taken_range(),
-                                          duplicates=gallery.appearance is not None),
+                                          duplicates=gallery.appearance is not None,
+                                          folders=gallery.folders or []),
         examples=offered.examples, gallery_examples=offered.words, limits=LIMITS))
 
 

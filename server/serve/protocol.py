@@ -68,6 +68,7 @@ class GalleryInfo(TypedDict):
     fit: str
     taken: list[str | None]  # [first, last]: the days its photos were taken (the date filter's)
     duplicates: bool  # whether it can list near duplicates (its index has appearance vectors)
+    folders: list[list]  # [path, photos in it and below]: its fullest folders (the folder filter's)
 
 
 class Hello(TypedDict):

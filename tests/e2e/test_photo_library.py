@@ -229,6 +229,9 @@ def test_a_filter_is_applied_in_the_search_not_after_it(thousand):
     client = Client(server.ws_url)
     try:
         assert client.hello["gallery"]["taken"] == ["2019-07-10", "2020-03-28"]
+        # the folders the page offers: photos in each and below it, the fullest first
+        assert client.hello["gallery"]["folders"] == [["trips", 997], ["family", 3],
+                                                      ["family/2019", 3]]
         plain = client.query("dog")
         assert len(plain["results"]) == 24 and not set(kept) & {r["id"] for r in plain["results"]}
         for given in ({"folder": "family"}, {"folder": "family/2019/"},

@@ -41,6 +41,11 @@ def test_the_page_filters_by_folder_and_day_and_draws_the_line(library, library_
     expect(line).to_have_count(1)
     expect(line).to_contain_text(re.compile(r"\d+ close match(es)?, then weaker ones"))
     expect(page.locator("#summary")).to_contain_text("close match")
+    # the folder field offers the library's folders, as the hello lists them
+    offered = page.locator("#folder-list option").evaluate_all("os => os.map(o => o.value)")
+    assert "phone" in offered and set(offered) == \
+        {path[:end] for path in by_id.values() for end, char in enumerate(path) if char == "/"}
+    expect(page.locator("#filter-folder")).to_have_attribute("list", "folder-list")
     page.fill("#filter-folder", "phone")
     page.press("#filter-folder", "Enter")
     expect(page.locator(".tile")).to_have_count(3)

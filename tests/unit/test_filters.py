@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from server.artifacts import DEFAULT_MODEL_DIR, model_fingerprint
+from server.serve import gallery as gallery_module
 from server.serve.filters import Within, within
 from server.serve.gallery import Gallery, Item, write_generation
 from server.serve.relevance import RelevanceLines
@@ -59,6 +60,26 @@ def test_a_filter_keeps_its_rows_only(dated):
     assert kept(since="2019-07-01", until=None, folder="2020") == \
         {row for row, (path, taken) in paths.items()
          if path.startswith("2020/") and taken >= "2019-07-01"}
+
+
+def test_the_index_lists_its_folders_with_the_photos_below_each(dated, monkeypatch, tmp_path):
+    """What the page offers the folder filter: every folder with a photo in it or below it
+    (the root's own photos in none), the fullest first; the same count as the filter keeps."""
+    paths = [item.path for item in dated.all_items()]
+    below: dict[str, int] = {}
+    for path in paths:  # brute force: every proper prefix of the path that ends at a slash
+        for end in [i for i, char in enumerate(path) if char == "/"]:
+            below[path[:end]] = below.get(path[:end], 0) + 1
+    assert dated.folders == sorted(([folder, photos] for folder, photos in below.items()),
+                                   key=lambda entry: (-entry[1], entry[0]))
+    assert dated.folders[0] == ["2019", 36]
+    for folder, photos in dated.folders:
+        assert len(dated.rows_within(within(None, None, folder))) == photos
+    # only the fullest FOLDERS_LISTED are kept
+    monkeypatch.setattr(gallery_module, "FOLDERS_LISTED", 2)
+    write_generation(tmp_path, root=tmp_path, model_fingerprint=model_fingerprint(
+        DEFAULT_MODEL_DIR), items=dated.all_items(), skipped=[], next_id=61, vectors=dated.vectors)
+    assert Gallery(tmp_path).folders == dated.folders[:2]
 
 
 def test_search_within_is_the_brute_force_best_of_the_rows(dated):
