@@ -23,7 +23,7 @@ const MAP_MAX_ZOOM = 500;
 const MAP_STEP = 1.6;           // one zoom step: the buttons, + and -
 const MAP_PAN = 80;             // px an arrow key moves (Shift: three times as far)
 const MAP_TAP = 6;              // px a pointer may move and still click
-const MAP_REGION_REACH = 24;    // px from a region's centre a click still runs its word
+const MAP_REGION_REACH = 24;    // px past a region's circle a click still runs its word
 const MAP_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, ' +
   "sans-serif";
 // the regions' colours (the level-0 region nearest each image), as hues: distinct, none the
@@ -922,8 +922,9 @@ function labelAt(px, py) {
 }
 
 // The region of the labelled level that (px, py) lies in: the one with the nearest centre, if
-// the point is within its circle widened by a picture's side (or MAP_REGION_REACH px: a region
-// of one image has no radius, and its picture covers its centre); null between regions
+// the point is within its circle widened by a picture's side or MAP_REGION_REACH px, whichever
+// is more (a region of one image has no radius, and its picture covers its centre); null
+// between regions
 function regionAt(px, py) {
   const data = mapState.data;
   if (!data) return null;
@@ -1002,7 +1003,8 @@ function describeMap() {
   ui.mapCanvas.setAttribute("aria-label", `Map of the gallery: ${data.count.toLocaleString()} ` +
     `images${regions.length ? ` in regions ${regions.join(", ")}` : ""}${results}`);
   const touch = matchMedia("(hover: none)").matches;
-  const how = touch ? "drag to move, pinch to zoom, tap an image to see it, a region to search for it"
+  const how = touch
+    ? "drag to move, pinch to zoom, tap an image to see it, a region to search for it"
     : "drag to move, scroll to zoom, click an image to see it, a word or a region to search " +
       "for it";
   setMapStatus(data.count ? `${data.count.toLocaleString()} images · ${how}` +
