@@ -31,7 +31,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from server.serve.duplicates import APPEARANCE_DIM
-from server.serve.filters import RowsWithin
+from server.serve.filters import MAX_FOLDER_CHARS, RowsWithin
 from server.serve.thumbnails import thumbnail_key
 from server.vectors import normalized
 
@@ -39,7 +39,10 @@ MANIFEST = "manifest.json"
 # 2: thumbnails and dates. An index of format 1 is upgraded by the indexer (ids kept, every
 # image decoded once more); the server refuses it with the command that does so.
 FORMAT_VERSION = 2
-FOLDERS_LISTED = 1000  # folders the manifest names for the page's folder filter
+# folders the manifest names for the page's folder filter, and the characters of their paths at
+# most: every connection's hello carries them (1,000 paths of 50 characters: about 60 KB of JSON)
+FOLDERS_LISTED = 1000
+FOLDER_CHARS_LISTED = 50_000
 RECORD_CACHE = 200_000  # records kept in memory by Gallery.items (about 60 MB at most)
 SQL_VARIABLES = 999     # the smallest limit on ?-parameters among sqlite builds
 # Past this many images, a blend of pictures and captions is a file (blend-<g>-c<w>.npy) read
@@ -330,10 +333,10 @@ class GenerationWriter:
         _remove_stale(self.directory, self.generation)
 
     def _folders(self) -> list[list[str | int]]:
-        """The folders photos are in, as [path, photos in it and below], the FOLDERS_LISTED
-        fullest first (then by path): what the page offers its folder filter. Counted here, where
-        the paths were just written, rather than by the server at each start (a scan of every
-        path)."""
+        """The folders photos are in, as [path, photos in it and below], the fullest first
+        (then by path), up to FOLDERS_LISTED of them and FOLDER_CHARS_LISTED characters of
+        paths: what the page offers its folder filter. Counted here, where the paths were just
+        written, rather than by the server at each start (a scan of every path)."""
         counts: Counter[str] = Counter()
         # rtrim strips the path's last part: the characters that are not a slash, from the end
         for folder, photos in self._db.execute(
@@ -341,8 +344,16 @@ class GenerationWriter:
             parts = [part for part in folder.split("/") if part]  # [] for the root's photos
             for depth in range(1, len(parts) + 1):
                 counts["/".join(parts[:depth])] += photos
-        fullest = sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))
-        return [[path, photos] for path, photos in fullest[:FOLDERS_LISTED]]
+        listed: list[list[str | int]] = []
+        room = FOLDER_CHARS_LISTED
+        for path, photos in sorted(counts.items(), key=lambda entry: (-entry[1], entry[0])):
+            if len(path) > MAX_FOLDER_CHARS:  # the filter would refuse it
+                continue
+            if len(listed) == FOLDERS_LISTED or len(path) > room:
+                break
+            listed.append([path, photos])
+            room -= len(path)
+        return listed
 
     def close(self) -> None:
         for file in self._matrices.values():

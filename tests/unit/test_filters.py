@@ -80,6 +80,19 @@ def test_the_index_lists_its_folders_with_the_photos_below_each(dated, monkeypat
     write_generation(tmp_path, root=tmp_path, model_fingerprint=model_fingerprint(
         DEFAULT_MODEL_DIR), items=dated.all_items(), skipped=[], next_id=61, vectors=dated.vectors)
     assert Gallery(tmp_path).folders == dated.folders[:2]
+    # a folder the filter would refuse (too long) is not offered, and the fuller ones stay
+    long = "b" * 1001
+    items = [item._replace(path=f"{long}/{item.row}.jpg" if item.row < 30 else item.path)
+             for item in dated.all_items()]
+    write_generation(tmp_path, root=tmp_path, model_fingerprint=model_fingerprint(
+        DEFAULT_MODEL_DIR), items=items, skipped=[], next_id=61, vectors=dated.vectors)
+    assert Gallery(tmp_path).folders[0][0] != long and long not in dict(Gallery(tmp_path).folders)
+    # ... and only as many as fit FOLDER_CHARS_LISTED characters of paths
+    monkeypatch.setattr(gallery_module, "FOLDERS_LISTED", 1000)
+    monkeypatch.setattr(gallery_module, "FOLDER_CHARS_LISTED", len("2019") + len("2019/summer"))
+    write_generation(tmp_path, root=tmp_path, model_fingerprint=model_fingerprint(
+        DEFAULT_MODEL_DIR), items=dated.all_items(), skipped=[], next_id=61, vectors=dated.vectors)
+    assert Gallery(tmp_path).folders == dated.folders[:2]
 
 
 def test_search_within_is_the_brute_force_best_of_the_rows(dated):
