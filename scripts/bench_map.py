@@ -73,7 +73,7 @@ def bench_size(vectors: np.ndarray, jobs: int, seed: int) -> str:
     xy = compute_layout(vectors, seed=seed, n_jobs=jobs, progress=progress(start))
     layout = time.perf_counter() - start
     start = time.perf_counter()
-    found = regions(xy, vectors, seed=seed)
+    found = regions(xy, seed=seed)
     regioned = time.perf_counter() - start
     start = time.perf_counter()
     new = near_copies(vectors[::-1], round(count * NEW_SHARE), seed=seed + 2)

@@ -19,7 +19,7 @@ from scripts.common import add_record_arg, recorded
 from server.artifacts import load_word_space
 from server.learn.map_labels import index_pictures, label_table, print_table
 from server.serve.gallery import Gallery
-from server.serve.gallery_map import labelled_regions, update_gallery_map
+from server.serve.gallery_map import update_gallery_map
 
 
 def main() -> None:
@@ -31,9 +31,9 @@ def main() -> None:
     with recorded(args, "eval_map_labels"), tempfile.TemporaryDirectory() as folder:
         captions = index_pictures(args.split, Path(folder) / "index")
         gallery = Gallery(Path(folder) / "index")
-        made = update_gallery_map(gallery)
         words = load_word_space()
-        regions = labelled_regions(made.xy, gallery.vectors, words.words, words.matrix)
+        made = update_gallery_map(gallery, words=words)  # labelled as the indexer labels them
+        regions = made.regions or []
         print(f"Flickr8k {args.split}: {len(made.ids):,} photos on the map")
         print("coarse labels:", ", ".join(str(r["label"]) for r in regions if r["level"] == 0))
         print_table(label_table(captions, made.ids, made.xy, regions, words))

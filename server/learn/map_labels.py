@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,14 +68,19 @@ def common_nouns(captions: list[str], vocabulary: set[str], count: int = NOUNS) 
             ][:count]
 
 
-def close_words(words: WordSpace, noun: str) -> set[str]:
-    """The words a label may be to name `noun`: itself but for a plural s, its CLOSE nearest,
-    and the words it is among the CLOSE nearest of."""
-    near = {w for w, _ in words.nearest_words(words.unit_vector(noun), CLOSE)}
-    back = {word for word, theirs in zip(words.words, words.nearest_words_many(words.matrix, CLOSE),
-                                         strict=True) if noun in {w for w, _ in theirs}}
+def nearest_sets(words: WordSpace) -> list[set[str]]:
+    """Each vocabulary word's CLOSE nearest words (itself among them), in the vocabulary's
+    order: computed once for every noun's `close_words`."""
+    return [{w for w, _ in near} for near in words.nearest_words_many(words.matrix, CLOSE)]
+
+
+def close_words(words: WordSpace, noun: str, nearest: Sequence[set[str]]) -> set[str]:
+    """The words a label may be to name `noun` (a vocabulary word): itself but for a plural s,
+    its CLOSE nearest, and the words it is among the CLOSE nearest of (`nearest`:
+    `nearest_sets(words)`)."""
+    back = {word for word, theirs in zip(words.words, nearest, strict=True) if noun in theirs}
     same = {w for w in words.words if w.rstrip("s") == noun.rstrip("s")}
-    return near | back | same
+    return nearest[words.index[noun]] | back | same
 
 
 class LabelTable(NamedTuple):
@@ -100,10 +106,11 @@ def label_table(captions: dict[int, str], ids: np.ndarray, xy: np.ndarray, regio
     nearest = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
     region_of = {int(i): int(n) for i, n in zip(ids, nearest, strict=True)}
     rows, sharing = [], defaultdict(list)
+    nearest = nearest_sets(words)
     for noun in common_nouns(list(captions.values()), set(words.words)):
         holding = [i for i, text in captions.items() if re.search(rf"\b{noun}s?\b", text)]
         region = Counter(region_of[i] for i in holding).most_common(1)[0][0]
-        close = close_words(words, noun)
+        close = close_words(words, noun, nearest)
         rows.append((noun, len(holding), str(coarse[region]["label"]),
                      coarse[region]["label"] in close))
         sharing[region].append(close)

@@ -7,7 +7,8 @@ into the unit square. It is kept beside the index in `map.npz` and updated incre
 new generation adds few images, the old ones keep their places (a map that reshuffles after
 every import is a map nobody learns) and each new one is put among its nearest old neighbours;
 when many are new, the layout is computed again. Regions are k-means clusters of the positions
-(what looks like a region on the map is one), labelled through their images' mean vector.
+(what looks like a region on the map is one), each labelled by the word whose images stand out
+there most (`label_by_relevance`).
 
 Serving and indexing import this module: it never imports torch, and imports openTSNE (with
 its scikit-learn and scipy: a second of imports) only to lay out 100 images or more; regions
@@ -85,7 +86,6 @@ class Region(NamedTuple):
     radius: float  # REGION_RADIUS_QUANTILE of the members lie this close to (x, y)
     # shadows tuple.count(), which nothing calls on a Region: "count" says it best
     count: int  # type: ignore[assignment]
-    centre: np.ndarray  # (D,) unit-normalised mean of the members' vectors: what it is about
 
 
 # ---- layout -----------------------------------------------------------------------------
@@ -274,23 +274,21 @@ def load_map(directory: Path) -> MapData | None:
 # ---- regions ------------------------------------------------------------------------------
 
 
-def regions(xy: np.ndarray, vectors: np.ndarray, levels: Sequence[int] = (8, 32, 128),
-            seed: int = 0) -> list[Region]:
+def regions(xy: np.ndarray, levels: Sequence[int] = (8, 32, 128), seed: int = 0
+            ) -> list[Region]:
     """The map's regions: `levels[i]` k-means clusters of the positions at level i (fewer
     where the map has fewer distinct positions), largest first within a level.
 
-    Clustering the 2-D positions, not the vectors, makes a region what the eye sees as one;
-    each region's `centre` is its images' mean direction.
+    Clustering the 2-D positions, not the vectors, makes a region what the eye sees as one.
     """
     xy = np.asarray(xy, np.float32)
     if len(xy) == 0:
         return []
-    points = np.asarray(vectors, np.float32)
     distinct = len(np.unique(xy, axis=0))
     found: list[Region] = []
     for level, wanted in enumerate(levels):
         clusters = min(int(wanted), distinct)
-        found += _regions_of(level, _kmeans(xy, clusters, seed), clusters, xy, points)
+        found += _regions_of(level, _kmeans(xy, clusters, seed), clusters, xy)
     return found
 
 
@@ -338,10 +336,9 @@ def _group_sums(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarra
     return sums
 
 
-def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray,
-                points: np.ndarray) -> list[Region]:
+def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray
+                ) -> list[Region]:
     """One level's regions from its cluster labels, largest first."""
-    centres = normalized(_group_sums(points, labels, clusters))
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(clusters + 1))
     found = []
@@ -352,7 +349,7 @@ def _regions_of(level: int, labels: np.ndarray, clusters: int, xy: np.ndarray,
         middle = np.median(members, axis=0)
         radius = np.quantile(np.linalg.norm(members - middle, axis=1), REGION_RADIUS_QUANTILE)
         found.append(Region(level, float(middle[0]), float(middle[1]), float(radius),
-                            len(members), centres[cluster]))
+                            len(members)))
     return sorted(found, key=lambda region: (-region.count, region.x, region.y))
 
 
@@ -423,7 +420,7 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
 def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
                      word_matrix: np.ndarray, seed: int = 0) -> list[dict[str, object]]:
     """The map's regions at every level with their words, as a message carries them."""
-    found = regions(xy, vectors, seed=seed)
+    found = regions(xy, seed=seed)
     labels = label_by_relevance(found, xy, vectors, words, word_matrix, seed)
     return [{"level": region.level, "x": round(region.x, 4), "y": round(region.y, 4),
              "radius": round(region.radius, 4), "count": region.count, "label": label}

@@ -8,7 +8,14 @@ import itertools
 import numpy as np
 import pytest
 
-from server.learn.map_labels import CLOSE, WORDNET, close_words, label_table, tagged_counts
+from server.learn.map_labels import (
+    CLOSE,
+    WORDNET,
+    close_words,
+    label_table,
+    nearest_sets,
+    tagged_counts,
+)
 from server.wordspace import WordSpace
 
 needs_wordnet = pytest.mark.skipif(not WORDNET.is_dir(), reason="needs Debian's wordnet-base")
@@ -43,7 +50,8 @@ def brute_close(words: WordSpace, noun: str, label: str) -> bool:
 def test_close_words_are_those_a_pairwise_check_accepts(seed):
     words = toy_words(seed)
     for noun in GROUPS:
-        assert close_words(words, noun) == {w for w in words.words if brute_close(words, noun, w)}
+        assert close_words(words, noun, nearest_sets(words)) == \
+            {w for w in words.words if brute_close(words, noun, w)}
 
 
 @needs_wordnet
