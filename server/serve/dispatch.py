@@ -44,6 +44,7 @@ from server.serve.protocol import (
     RequestId,
     Result,
     Results,
+    ResultWriter,
     Suggestion,
     decode_request,
     elapsed_ms,
@@ -70,6 +71,7 @@ class Dispatcher:
         self.retriever, self.clients, self.uploads = retriever, clients, uploads
         self.gallery = retriever.gallery
         self.batcher = Batcher(retriever, clients)
+        self.writer = ResultWriter(self.gallery.thumbnail_key)
         self._groups: list[list[int]] | None = None  # near duplicates, found once when asked
         self._finding = asyncio.Lock()
         # the map's reply, made once, when a page first asks: not at start, whose second of
@@ -149,7 +151,7 @@ class Dispatcher:
                          for typed, used in answer.corrections],
             suggestions=[Suggestion(word=word, alternatives=others)
                          for word, others in answer.suggestions],
-            results=self._results(answer.matches, answer.scores),
+            results=self.writer.write(answer.matches, answer.scores),
             nearest_words=answer.nearest_words, line=answer.line, relevant=answer.relevant,
             ms=elapsed_ms(started, time.perf_counter()))
 
@@ -162,7 +164,7 @@ class Dispatcher:
         return GalleryPage(type="gallery", id=message.id, after=message.after,
                            next=items[k - 1].id if len(items) > k else None,
                            total=len(self.gallery),
-                           results=self._results(items[:k], [None] * len(items[:k])),
+                           results=self.writer.write(items[:k], [None] * len(items[:k])),
                            ms=elapsed_ms(started, time.perf_counter()))
 
     def describe(self, message: DescribeMessage, started: float) -> Described:

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
@@ -107,7 +107,7 @@ class Results(TypedDict):
     terms: list[dict]
     corrections: list[Correction]
     suggestions: list[Suggestion]
-    results: list[Result]
+    results: list[Result] | ResultsJSON  # on the wire a list; the server writes it ahead
     nearest_words: list[tuple[str, float]]
     line: float | None  # the score where close matches end (None: not calibrated for it)
     relevant: int | None  # how many of `results` are close matches, scoring above `line`
@@ -121,7 +121,7 @@ class GalleryPage(TypedDict):
     after: int
     next: int | None
     total: int
-    results: list[Result]
+    results: list[Result] | ResultsJSON  # as in Results
     ms: float
 
 
@@ -311,6 +311,50 @@ def results(items: Sequence[Item], scores: Sequence[float | None],
             zip(items, scores, thumb_keys, strict=True)]
 
 
+class ResultsJSON(str):
+    """A reply's `results` written already, as a JSON array (`ResultWriter`): `encode_reply`
+    puts the text in as it is."""
+
+
+class ResultWriter:
+    """Replies' results as JSON text, each image's fixed fields written once.
+
+    A query's reply carries 24 results; making their dicts and encoding them was a sixth of
+    the server's work for a query (docs/server.md, Speed). An image's caption, URLs and date
+    never change within a gallery generation, so their JSON is kept (at most `keep` images'),
+    keyed by the record itself, and a reply's results are joined around the scores.
+    """
+
+    def __init__(self, thumb_key: Callable[[Item], str | None], keep: int = 100_000):
+        self._thumb_key, self._keep = thumb_key, keep
+        self._fixed: dict[Item, str] = {}  # '"caption": ..., "taken": ...}': all after the score
+
+    def write(self, items: Sequence[Item], scores: Sequence[float | None]) -> ResultsJSON:
+        """The same text as `json.dumps(results(...))` (tests/unit/test_protocol.py)."""
+        written = [f'{{"id": {item.id}, "score": {_json_number(score)}, {self._fixed_fields(item)}'
+                   for item, score in zip(items, scores, strict=True)]
+        return ResultsJSON("[" + ", ".join(written) + "]")
+
+    def _fixed_fields(self, item: Item) -> str:
+        fixed = self._fixed.get(item)
+        if fixed is None:
+            if len(self._fixed) >= self._keep:
+                self._fixed.clear()
+            fields = {name: value for name, value in result(item, None, self._thumb_key(item))
+                      .items() if name not in ("id", "score")}
+            fixed = self._fixed[item] = json.dumps(fields)[1:]
+        return fixed
+
+
+def _json_number(value: float | None) -> str:
+    """`value` as json.dumps writes it, refusing what strict JSON has no number for."""
+    if value is None:
+        return "null"
+    if not math.isfinite(value):
+        raise ValueError(f"a score is not finite: {value}")
+    return float.__repr__(float(value))
+
+
 def elapsed_ms(started: float, now: float) -> float:
     return round((now - started) * 1e3, 3)
 
@@ -409,6 +453,10 @@ def is_upload(message: str | bytes) -> bool:
 def encode_reply(reply: Reply | Hello) -> str:
     """A reply as strict JSON; one that cannot be (a bug) becomes an `internal` error."""
     try:
+        written = reply.get("results")
+        if isinstance(written, ResultsJSON):  # put in as it is, last
+            rest = {key: value for key, value in reply.items() if key != "results"}
+            return f'{json.dumps(rest, allow_nan=False)[:-1]}, "results": {written}}}'
         return json.dumps(reply, allow_nan=False)
     except (ValueError, TypeError):
         log.exception("a reply is not JSON")

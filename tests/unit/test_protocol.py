@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from server.serve.gallery import Item
 from server.serve.protocol import (
     MAX_ID,
     MAX_TEXT_MESSAGE,
@@ -16,12 +17,15 @@ from server.serve.protocol import (
     PingMessage,
     Pong,
     QueryMessage,
+    Results,
+    ResultWriter,
     decode_request,
     encode_reply,
     error_reply,
     is_upload,
     read_request,
     request_id,
+    results,
     show,
     whole_number,
 )
@@ -116,3 +120,37 @@ def test_a_request_with_wrong_fields_is_refused_saying_which(request_, code, say
     with pytest.raises(ClientError) as refused:
         read_request(request_, None)
     assert refused.value.code == code and says in str(refused.value)
+
+
+WRITTEN_ITEMS = [Item(1, 0, "a/cat.jpg", 10, 1, 'a "cat" été \\ \n', "2019-07-01T12:00:00"),
+                 Item(22, 1, "b/phone.HEIC", 20, 2, None, None),  # preview: its thumbnail
+                 Item(333, 2, "c.png", 30, 3, "", "2020-01-01T00:00:00")]
+
+
+def thumb_of(item: Item) -> str | None:
+    return None if item.id == 333 else f"key{item.id}"  # one image without a thumbnail
+
+
+@pytest.mark.parametrize("scores", [[0.1234, -0.5, 1.0], [None, None, None], [1e-05, 0.0, -1.0]])
+def test_written_results_are_the_text_json_writes_for_their_dicts(scores):
+    # keep=2: the kept fields are forgotten on the way, and the text stays the same
+    writer = ResultWriter(thumb_of, keep=2)
+    expected = json.dumps(results(WRITTEN_ITEMS, scores, [thumb_of(i) for i in WRITTEN_ITEMS]))
+    for _ in range(2):  # written, then from what is kept
+        assert writer.write(WRITTEN_ITEMS, scores) == expected
+
+
+def test_a_reply_with_written_results_is_the_reply_with_their_dicts():
+    scores = [0.5, 0.25, 0.125]
+    fields = dict(type="results", id=7, q="cat", query="cat", terms=[], corrections=[],
+                  suggestions=[], nearest_words=[("cat", 1.0)], line=None, relevant=None,
+                  ms=1.5)
+    written = Results(**fields, results=ResultWriter(thumb_of).write(WRITTEN_ITEMS, scores))
+    as_dicts = Results(**fields, results=results(WRITTEN_ITEMS, scores,
+                                                 [thumb_of(i) for i in WRITTEN_ITEMS]))
+    assert json.loads(encode_reply(written)) == json.loads(encode_reply(as_dicts))
+
+
+def test_a_score_that_is_not_finite_is_not_written():
+    with pytest.raises(ValueError, match="not finite"):
+        ResultWriter(thumb_of).write(WRITTEN_ITEMS[:1], [float("nan")])
