@@ -7,13 +7,17 @@ import numpy.typing as npt
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k largest scores of each row, best first (ties: lower index)."""
-    k = min(k, scores.shape[1])
+    """Column indices of the k largest scores of each row, best first, equal scores in column
+    order (which of several equal to the k-th largest are kept is argpartition's choice)."""
+    columns = scores.shape[1]
+    k = min(k, columns)
     if k <= 0:
         return np.zeros((len(scores), 0), np.int64)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-        np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    # the last k after partitioning: -scores would be one more pass over a batch's scores,
+    # a fifth of top_k's time (docs/server.md, Speed)
+    top = np.argpartition(scores, columns - k, axis=1)[:, columns - k:] if k < columns else \
+        np.broadcast_to(np.arange(columns), scores.shape)
+    order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
     return np.take_along_axis(top, order, axis=1)
 
 

@@ -148,10 +148,13 @@ class WordSpace:
         """`nearest_words` for each row, with one matrix product for the batch."""
         vectors = np.asarray(vectors, np.float32)
         scores = normalized(vectors) @ self._unit_vectors.T
+        top = top_k(scores, k)
         words = self.words
-        return [[(words[i], float(row[i])) for i in top] if nonzero else []
-                for row, top, nonzero in zip(scores, top_k(scores, k), np.any(vectors, axis=1),
-                                             strict=True)]
+        return [[(words[i], value) for i, value in zip(columns, values, strict=True)]
+                if nonzero else []
+                for columns, values, nonzero in zip(
+                    top.tolist(), np.take_along_axis(scores, top, axis=1).tolist(),
+                    np.any(vectors, axis=1).tolist(), strict=True)]
 
     @cached_property
     def _unit_vectors(self) -> np.ndarray:
