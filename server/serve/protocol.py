@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict, cast
 
 from server.images import BROWSER_FORMATS
 from server.serve.explain import ExplanationFields
@@ -322,37 +322,41 @@ class ResultWriter:
     A query's reply carries 24 results; making their dicts and encoding them was a sixth of
     the server's work for a query (docs/server.md, Speed). An image's caption, URLs and date
     never change within a gallery generation, so their JSON is kept (at most `keep` images'),
-    keyed by the record itself, and a reply's results are joined around the scores.
+    with the record it was written from, and a reply's results are joined around the scores.
     """
 
     def __init__(self, thumb_key: Callable[[Item], str | None], keep: int = 100_000):
         self._thumb_key, self._keep = thumb_key, keep
-        self._fixed: dict[Item, str] = {}  # '"caption": ..., "taken": ...}': all after the score
+        # by image id: (the record, '"caption": ..., "taken": ...}', all after the score)
+        self._fixed: dict[int, tuple[Item, str]] = {}
 
     def write(self, items: Sequence[Item], scores: Sequence[float | None]) -> ResultsJSON:
         """The same text as `json.dumps(results(...))` (tests/unit/test_protocol.py)."""
-        written = [f'{{"id": {item.id}, "score": {_json_number(score)}, {self._fixed_fields(item)}'
-                   for item, score in zip(items, scores, strict=True)]
+        written = [f'{{"id": {item.id}, "score": {score}, {self._fixed_fields(item)}'
+                   for item, score in zip(items, _json_numbers(scores), strict=True)]
         return ResultsJSON("[" + ", ".join(written) + "]")
 
     def _fixed_fields(self, item: Item) -> str:
-        fixed = self._fixed.get(item)
-        if fixed is None:
-            if len(self._fixed) >= self._keep:
-                self._fixed.clear()
-            fields = {name: value for name, value in result(item, None, self._thumb_key(item))
-                      .items() if name not in ("id", "score")}
-            fixed = self._fixed[item] = json.dumps(fields)[1:]
+        kept = self._fixed.get(item.id)
+        if kept is not None and (kept[0] is item or kept[0] == item):  # the same record
+            return kept[1]
+        if len(self._fixed) >= self._keep:
+            self._fixed.clear()
+        fields = {name: value for name, value in result(item, None, self._thumb_key(item))
+                  .items() if name not in ("id", "score")}
+        fixed = json.dumps(fields)[1:]
+        self._fixed[item.id] = (item, fixed)
         return fixed
 
 
-def _json_number(value: float | None) -> str:
-    """`value` as json.dumps writes it, refusing what strict JSON has no number for."""
-    if value is None:
-        return "null"
-    if not math.isfinite(value):
-        raise ValueError(f"a score is not finite: {value}")
-    return float.__repr__(float(value))
+def _json_numbers(values: Sequence[float | None]) -> list[str]:
+    """`values` as json.dumps writes them, refusing what strict JSON has no number for."""
+    if None in values:
+        return ["null" if value is None else _json_numbers([value])[0] for value in values]
+    numbers = cast(Sequence[float], values)  # no None in them
+    if not all(map(math.isfinite, numbers)):
+        raise ValueError(f"a score is not finite: {values}")
+    return list(map(float.__repr__, numbers))
 
 
 def elapsed_ms(started: float, now: float) -> float:

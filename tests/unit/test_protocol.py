@@ -151,6 +151,14 @@ def test_a_reply_with_written_results_is_the_reply_with_their_dicts():
     assert json.loads(encode_reply(written)) == json.loads(encode_reply(as_dicts))
 
 
+def test_a_record_changed_under_the_same_id_is_written_anew():
+    writer = ResultWriter(thumb_of)
+    before = WRITTEN_ITEMS[0]
+    after = before._replace(caption="another caption")
+    writer.write([before], [0.5])
+    assert json.loads(writer.write([after], [0.5]))[0]["caption"] == "another caption"
+
+
 def test_a_score_that_is_not_finite_is_not_written():
     with pytest.raises(ValueError, match="not finite"):
         ResultWriter(thumb_of).write(WRITTEN_ITEMS[:1], [float("nan")])
