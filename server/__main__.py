@@ -174,11 +174,10 @@ YOUNG_COLLECTION_AFTER = 5000
 
 
 def _collect_less() -> None:
-    """Under load the cyclic collector took ~2.5% of the server's time, most in young
-    collections (a reply allocates hundreds of objects; almost none are cycles, which
-    reference counting could not free). What was loaded is moved out of its sight
-    (`gc.freeze`), and it runs on every 5,000 allocations instead of every 700: 0.27 s to
-    0.06 s of collection in a benchmark run (docs/server.md, Speed)."""
+    """Under load the cyclic collector's young collections ran many times a second (a reply
+    allocates hundreds of objects, almost none of them in a cycle that reference counting could
+    not free). What was loaded is moved out of its sight (`gc.freeze`), and it runs on
+    every 5,000 allocations instead of every 700 (docs/server.md, Speed)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_AFTER, *gc.get_threshold()[1:])

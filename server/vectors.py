@@ -13,8 +13,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, columns)
     if k <= 0:
         return np.zeros((len(scores), 0), np.int64)
-    # the last k after partitioning: -scores would be one more pass over a batch's scores,
-    # a fifth of top_k's time (docs/server.md, Speed)
+    # the last k after partitioning: -scores would be one more pass over a batch's scores
+    # (docs/server.md, Speed)
     top = np.argpartition(scores, columns - k, axis=1)[:, columns - k:] if k < columns else \
         np.broadcast_to(np.arange(columns), scores.shape)
     order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
