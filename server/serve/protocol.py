@@ -320,9 +320,10 @@ class ResultWriter:
     """Replies' results as JSON text, each image's fixed fields written once.
 
     A query's reply carries 24 results; making their dicts and encoding them was the largest
-    of the server's costs after the search (docs/server.md, Speed). An image's caption, URLs and date
-    never change within a gallery generation, so their JSON is kept (at most `keep` images'),
-    with the record it was written from, and a reply's results are joined around the scores.
+    of the server's costs after the search (docs/server.md, Speed). An image's caption, URLs
+    and date never change within a gallery generation, so their JSON is kept (at most `keep`
+    images'), with the record it was written from, and a reply's results are joined around
+    the scores.
     """
 
     def __init__(self, thumb_key: Callable[[Item], str | None], keep: int = 100_000):
