@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import gc
 import logging
 import signal
 import sys
@@ -124,7 +123,6 @@ def publish_page_key(args: argparse.Namespace, port: int, key: str | None) -> Pa
 async def main(args: argparse.Namespace) -> None:
     token, made = access_token(args)  # before loading: a bad token file fails at once
     app = load(args)
-    _collect_less()
     key = page_key_for(args)
     try:
         server = await start(app, args.host, args.port, args.allow_origin, args.page_from_disk,
@@ -166,21 +164,6 @@ def _give_back_freed_memory() -> None:
     throughput of small messages."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
-
-
-# Container objects allocated (net) before the cyclic collector looks at the young ones; Python's
-# default is 700
-YOUNG_COLLECTION_AFTER = 5000
-
-
-def _collect_less() -> None:
-    """Under load the cyclic collector's young collections ran many times a second (a reply
-    allocates hundreds of objects, almost none of them in a cycle that reference counting could
-    not free). What was loaded is moved out of its sight (`gc.freeze`), and it runs on
-    every 5,000 allocations instead of every 700 (docs/server.md, Speed)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_AFTER, *gc.get_threshold()[1:])
 
 
 def run(argv: list[str] | None = None) -> None:
