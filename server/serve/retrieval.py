@@ -166,9 +166,10 @@ class Retriever:
             if parsed.request.order == "date":
                 found = _by_date(found, line, k, items)
             scores = found.scores[:k]
-            corrected = [replace(term, words=tuple(said["used"])) if term.kind == "words"
-                         else term for term, said in zip(parsed.terms, parsed.reading.understood,
-                                                         strict=True)]
+            # the words used differ from those typed only where a word was corrected
+            corrected = parsed.terms if not parsed.reading.corrections else [
+                replace(term, words=tuple(said["used"])) if term.kind == "words" else term
+                for term, said in zip(parsed.terms, parsed.reading.understood, strict=True)]
             results[parsed.position] = Answer(
                 query=format_terms(corrected), terms=parsed.reading.understood,
                 corrections=parsed.reading.corrections,

@@ -17,6 +17,7 @@ from server.artifacts import DEFAULT_MODEL_DIR, load_word_space
 from server.serve.app import Session, load_app
 from server.serve.encoder import ImageEncoder
 from server.serve.indexer import IndexOptions, build_index, scan_folder
+from server.serve.protocol import encode_reply
 
 folder, index = Path(sys.argv[1]), Path(sys.argv[2])
 report = build_index(scan_folder(folder), folder, index, ImageEncoder(), words=load_word_space(),
@@ -30,7 +31,7 @@ async def ask():
                              session)
     return uploaded, answer
 
-uploaded, answer = asyncio.run(ask())
+uploaded, answer = (json.loads(encode_reply(reply)) for reply in asyncio.run(ask()))  # as sent
 training = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "timm"))
 # gensim too: its import alone (0.7 s) would double the server's start-up
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("gensim", "scipy"))

@@ -55,6 +55,10 @@ def test_a_typo_is_corrected_and_said(retriever):
     answer = retriever.answer("mountian")
     assert answer.corrections == [("mountian", "mountain")]
     assert answer.hits[0].id == image_of("mountain")
+    # the query as understood says the word used, and so does an uncorrected one
+    assert answer.query == "mountain"
+    assert retriever.answer("2*beach-mountian").query == "2*beach-mountain"
+    assert retriever.answer("2*beach-car").query == "2*beach-car"
 
 
 def test_a_batch_answers_each_request_or_gives_its_own_error(retriever):
