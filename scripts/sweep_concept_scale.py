@@ -6,8 +6,10 @@ The shipped queries keep their concept dimensions as their words give them (docs
 Each row here multiplies the concept dimensions of one kind of query by a scale before ranking,
 as a rule in the server would: Flickr8k dev two-word queries (pairs P@5), dev captions
 (text->image R@1, hubness-corrected as served), and imagenet-samples class names of several
-words (`great white shark`, `teddy bear`: hit@5). Single words are never scaled. Dev only: the
-test split is never read here.
+words (`great white shark`, `teddy bear`: hit@5). Single words are never scaled. A second table
+gives every other word (`man`, `red`) a concept weight of its own instead of 0 (`other` in
+server/concept_space.py), for dev one-word and two-word queries. Dev only: the test split is
+never read here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.common import add_record_arg, recorded
-from server.artifacts import load_word_space
+from server.artifacts import WORDS_FILE, load_word_space
 from server.concept_space import ConceptSpace
 from server.datasets import SHARED_FLICKR8K, SHARED_IMAGENET_SAMPLES, read_flickr8k
 from server.english import EnglishWords
@@ -37,8 +39,10 @@ from server.serve.encoder import ImageEncoder
 from server.serve.hubness import HUB_CANDIDATES
 from server.text import tokenize
 from server.vectors import normalized
+from server.wordspace import WordSpace
 
 SCALES = (1.0, 0.75, 0.5, 0.25, 0.0)
+OTHER_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 
 
 def scaled(vectors: np.ndarray, first_concept: int, scale: float) -> np.ndarray:
@@ -99,6 +103,15 @@ def main() -> None:
             hits = np.mean([precision_at_k(scores[i], q.relevant, 5) > 0
                             for i, (q, _) in enumerate(named)])
             print(f"| {scale:.2f} | {report['pairs_p5']:.3f} | {t2i:.1f} | {hits:.3f} |")
+
+        joint = WordSpace.load(args.model / WORDS_FILE)
+        print("\n| other words' concept weight | dev words P@5 | dev pairs P@5 |")
+        print("| ---: | ---: | ---: |")
+        for other in OTHER_WEIGHTS:
+            lifted = ConceptSpace(concepts.basis, concepts.words, other).lift_words(joint)
+            report = word_query_report(images, queries, relevant,
+                                       query_vectors(queries, lifted.matrix, lifted.index))
+            print(f"| {other:.2f} | {report['words_p5']:.3f} | {report['pairs_p5']:.3f} |")
 
 
 if __name__ == "__main__":
