@@ -147,7 +147,7 @@ class WordSpace:
                            ) -> list[list[tuple[str, float]]]:
         """`nearest_words` for each row, with one matrix product for the batch."""
         vectors = np.asarray(vectors, np.float32)
-        scores = normalized(vectors) @ self._unit_vectors.T
+        scores = normalized(vectors) @ self._unit_columns
         top = top_k(scores, k)
         words = self.words
         return [[(words[i], value) for i, value in zip(columns, values, strict=True)]
@@ -162,6 +162,12 @@ class WordSpace:
         units = normalized(self.matrix)
         units.flags.writeable = False
         return units
+
+    @cached_property
+    def _unit_columns(self) -> np.ndarray:
+        """`_unit_vectors` transposed and contiguous: a batch's product with it is 20 to 40%
+        faster than with the rows transposed in place (docs/server.md, Speed)."""
+        return np.ascontiguousarray(self._unit_vectors.T)
 
     def save(self, path: Path) -> None:
         """One `.npz`: the words, the matrix and the idf weights (NaN where a word has none)."""

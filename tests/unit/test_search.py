@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from server.serve.search import (
+    COLUMNS_UP_TO,
     COMPRESS_FROM,
     EXACT_UP_TO,
     ExactSearch,
@@ -63,6 +64,17 @@ def test_a_zero_or_infinite_query_is_refused():
         search.search(np.zeros(32, np.float32), 3)
     with pytest.raises(ValueError, match="zero or not finite"):
         search.search(np.full(32, np.inf, np.float32), 3)
+
+
+@pytest.mark.parametrize("count", [COLUMNS_UP_TO, COLUMNS_UP_TO + 1])
+def test_the_exact_search_ranks_alike_with_and_without_its_transposed_copy(count):
+    vectors = unit_rows(count, dim=8)  # small rows: 100,000 of them are 3 MB
+    search = ExactSearch(vectors)
+    assert search.vectors.shape == vectors.shape and np.array_equal(search.vectors[5], vectors[5])
+    queries = unit_rows(4, dim=8, seed=1)
+    for hits, query in zip(search.search_many(queries, 5, [{3}, (), (), ()]), queries,
+                           strict=True):
+        assert list(hits.rows) == [r for r in brute_force(vectors, query, 6) if r != 3][:5]
 
 
 def test_float16_rows_are_searched_in_float32():
