@@ -165,8 +165,8 @@ class WordSpace:
 
     @cached_property
     def _unit_columns(self) -> np.ndarray:
-        """`_unit_vectors` transposed and contiguous: a batch's product with it is 20 to 40%
-        faster than with the rows transposed in place (docs/server.md, Speed)."""
+        """`_unit_vectors` transposed and contiguous: a batch's product with it is faster
+        than with the rows transposed in place (docs/server.md, Speed)."""
         return np.ascontiguousarray(self._unit_vectors.T)
 
     def save(self, path: Path) -> None:

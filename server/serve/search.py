@@ -25,8 +25,8 @@ from server.vectors import normalized, top_k
 # Below this many images the exact product is both fast and free to build (docs/gallery-index.md)
 EXACT_UP_TO = 200_000
 # Up to this many images the exact search keeps its own copy of the vectors, transposed (d x n,
-# contiguous: 160 MB at 100,000 x 400): OpenBLAS multiplies a batch of a few queries by it 20 to
-# 40% faster than by the rows (docs/server.md, Speed). Beyond, the rows are used as they are.
+# contiguous: 160 MB at 100,000 x 400): OpenBLAS multiplies a batch of a few queries by it
+# faster than by the rows (docs/server.md, Speed). Beyond, the rows are used as they are.
 COLUMNS_UP_TO = 100_000
 HNSW_UP_TO = 100_000
 IVF_NPROBE = 64
