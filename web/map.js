@@ -718,7 +718,8 @@ function haloText(context, text, x, y, colour) {
   context.fillText(text, x, y);
 }
 
-// The regions' words, largest region first, at a readable size whatever the zoom; a label
+// The regions' words, largest region first, at a readable size whatever the zoom: the
+// region's word, and under it, smaller, the further words its images stand out for; a label
 // that would overlap one drawn already (or a mark's) is left out
 function drawLabels(context, data, scale, ox, oy, width, height, taken, drawn) {
   const level = labelLevel(data);
@@ -733,17 +734,32 @@ function drawLabels(context, data, scale, ox, oy, width, height, taken, drawn) {
     const sy = region.y * scale + oy;
     if (sx < 0 || sx > width || sy < 0 || sy > height) continue;
     const size = Math.round((level === 0 ? 15 : 13) + 5 * Math.sqrt(region.count / biggest));
-    context.font = `${level === 0 ? 700 : 600} ${size}px ${MAP_FONT}`;
-    const w = textWidth(context, region.label);
+    const font = `${level === 0 ? 700 : 600} ${size}px ${MAP_FONT}`;
+    const also = (region.also || []).join(" · ");
+    const small = Math.round(size * 0.72);
+    const alsoFont = `500 ${small}px ${MAP_FONT}`;
+    context.font = font;
+    let w = textWidth(context, region.label);
+    if (also) {
+      context.font = alsoFont;
+      w = Math.max(w, textWidth(context, also));
+    }
+    const h = size * 1.4 + (also ? small * 1.2 : 0);
     // over the dots; above the pictures, which a label would hide
-    const above = drawn.mode === "thumbs" ? drawn.size / 2 + size * 0.7 + 2 : 0;
-    const box = { x: sx - w / 2 - 4, y: sy - above - size * 0.7, w: w + 8, h: size * 1.4 };
+    const above = drawn.mode === "thumbs" ? drawn.size / 2 + h / 2 + 2 : 0;
+    const box = { x: sx - w / 2 - 4, y: sy - above - h / 2, w: w + 8, h };
     box.x = Math.min(width - box.w - 2, Math.max(2, box.x));
     box.y = Math.min(height - box.h - 2, Math.max(2, box.y));
     if (taken.some((other) => overlaps(box, other))) continue;
     taken.push(box);
-    haloText(context, region.label, box.x + box.w / 2, box.y + box.h / 2, mapState.colours.text);
-    drawn.labels.push({ text: region.label, ...box });
+    context.font = font;
+    haloText(context, region.label, box.x + box.w / 2, box.y + size * 0.7, mapState.colours.text);
+    if (also) {
+      context.font = alsoFont;
+      haloText(context, also, box.x + box.w / 2, box.y + size * 1.4 + small * 0.5,
+               mapState.colours.muted);
+    }
+    drawn.labels.push({ text: region.label, also, ...box });
   }
 }
 
@@ -997,7 +1013,7 @@ function setMapStatus(text) {
 function describeMap() {
   const data = mapState.data;
   if (!data) return;
-  const regions = data.levels[0].map((r) => r.label);
+  const regions = data.levels[0].map((r) => [r.label, ...(r.also || [])].join(" "));
   const results = mapState.results.length ? `; the results of ${mapState.query} are ` +
     "highlighted, a ring marks the query" : "";
   ui.mapCanvas.setAttribute("aria-label", `Map of the gallery: ${data.count.toLocaleString()} ` +
@@ -1019,7 +1035,9 @@ function renderMapLegend() {
     el("button", {
       type: "button", class: "chip", tabindex: index ? "-1" : "0",
       dataset: { label: region.label },
-      title: `${region.count.toLocaleString()} images: search for ${region.label}`,
+      title: `${region.count.toLocaleString()} images` +
+        `${region.also && region.also.length ? `, also ${region.also.join(", ")}` : ""}: ` +
+        `search for ${region.label}`,
       onclick: () => setQuery(region.label),
     }, region.label, el("span", { class: "count" }, region.count.toLocaleString())))));
   renderMapWords();

@@ -1,5 +1,5 @@
 """A map of the gallery: every image placed on a 2-D layout of the joint space, and regions of
-that layout at several zoom levels, each labelled by the word whose best images lie there.
+that layout at several zoom levels, each labelled by the words whose best images lie there.
 
 The layout is a t-SNE of the images' unit vectors (openTSNE: PCA initialisation, cosine
 affinities over approximate neighbours, FFT-interpolated gradients from 10,000 images up), scaled
@@ -7,8 +7,8 @@ into the unit square. It is kept beside the index in `map.npz` and updated incre
 new generation adds few images, the old ones keep their places (a map that reshuffles after
 every import is a map nobody learns) and each new one is put among its nearest old neighbours;
 when many are new, the layout is computed again. Regions are k-means clusters of the positions
-(what looks like a region on the map is one), each labelled by the word whose images stand out
-there most (`label_by_relevance`).
+(what looks like a region on the map is one), each labelled by the words whose images stand
+out there most (`label_by_relevance`).
 
 Serving and indexing import this module: it never imports torch, and imports openTSNE (with
 its scikit-learn and scipy: a second of imports) only to lay out 100 images or more; regions
@@ -263,6 +263,8 @@ def load_map(directory: Path) -> MapData | None:
             if int(stored["format"]) != MAP_FORMAT:
                 return None
             regions = json.loads(str(stored["regions"])) if "regions" in stored else None
+            if regions is not None and not all("also" in region for region in regions):
+                regions = None  # labelled before regions had further words: label them again
             found = MapData(stored["ids"].astype(np.int64), stored["xy"].astype(np.float32),
                             int(stored["generation"]), MAP_FORMAT, regions)
     except (OSError, KeyError, ValueError) as error:  # BadZipFile is an OSError
@@ -419,12 +421,14 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
 
 def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
                      word_matrix: np.ndarray, seed: int = 0) -> list[dict[str, object]]:
-    """The map's regions at every level with their words, as a message carries them."""
+    """The map's regions at every level with their words, as a message carries them: `label`
+    the region's word, `also` the further words its images stand out for."""
     found = regions(xy, seed=seed)
     labels = label_by_relevance(found, xy, vectors, words, word_matrix, seed)
     return [{"level": region.level, "x": round(region.x, 4), "y": round(region.y, 4),
-             "radius": round(region.radius, 4), "count": region.count, "label": label}
-            for region, label in zip(found, labels, strict=True)]
+             "radius": round(region.radius, 4), "count": region.count,
+             "label": named[0] if named else "", "also": named[1:]}
+            for region, named in zip(found, labels, strict=True)]
 
 
 # Words a level's labels are chosen from: the most frequent caption words for the coarse
@@ -433,16 +437,24 @@ def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
 # Regions of fewer images than GENERIC_FROM on average choose among all: in a gallery of 12
 # photos a region is one photo, a rocket, not "girls".
 LABEL_VOCABULARY = (60, 300, None)
+# Words a region of each level is labelled with: an eighth of a gallery is seldom one thing
+# (on Flickr8k the people are in every region: "shirt wearing people"), a small region is;
+# fewer on finer levels, whose labels crowd the zoomed map. Chosen on Flickr8k dev, ten layouts:
+# the label names 3.6 of the 10 commonest caption nouns with one word, 6.5 with three.
+LABEL_WORDS = (3, 2, 1)
 GENERIC_FROM = 25
 LABEL_SAMPLE = 20_000  # images a word's similarities are standardised over
+SAME_AS = 10  # a further word among a chosen one's this many nearest words says it again
 
 
 def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
                        words: Sequence[str], word_matrix: np.ndarray, seed: int = 0
-                       ) -> list[str]:
-    """A word for each region: the one whose similarity to the region's images stands out
-    most from its similarity to the whole gallery (each word's cosines to the images
-    standardised, then averaged over the region's), one word per region of a level.
+                       ) -> list[list[str]]:
+    """The words of each region, best first: those whose similarity to the region's images
+    stands out most from their similarity to the whole gallery (each word's cosines to the
+    images standardised, then averaged over the region's). A region's first word is used by
+    no other region of its level; its further words (LABEL_WORDS) are not near words of
+    those before them ("dog" is not followed by "dogs").
 
     The word nearest a region's mean vector is a poor label: images sit in a cone of their
     own, away from the words (the modality gap), so the nearest words of any mean are the
@@ -450,29 +462,64 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
     question retrieval answers: where on the map do this word's best images lie?
     """
     if not found or len(words) == 0:
-        return ["" for _ in found]
+        return [[] for _ in found]
     rows = np.random.default_rng(seed).permutation(len(xy))[:LABEL_SAMPLE]
     sample = normalized(np.asarray(vectors[np.sort(rows)], np.float32))
     places = np.asarray(xy, np.float32)[np.sort(rows)]
     matrix = normalized(np.asarray(word_matrix, np.float32))
-    labels = [""] * len(found)
+    same = _SameWords(matrix)
+    labels: list[list[str]] = [[] for _ in found]
     for level, size in enumerate(LABEL_VOCABULARY):
         at_level = [i for i, region in enumerate(found) if region.level == level]
         if not at_level:
             continue
         centres = np.array([[found[i].x, found[i].y] for i in at_level], np.float32)
         member = np.argmin(((places[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        count = words_per_region(level, len(xy) / len(at_level))
         if len(xy) / len(at_level) < GENERIC_FROM:
             size = None
         relevance = _relevance(matrix[:size], sample, member, len(at_level))
         used: set[int] = set()
         for slot in sorted(range(len(at_level)), key=lambda j: -found[at_level[j]].count):
-            ranked = np.argsort(-relevance[slot])
-            free = [int(w) for w in ranked[:LABEL_CANDIDATES] if int(w) not in used]
-            choice = free[0] if free else int(ranked[0])
-            used.add(choice)
-            labels[at_level[slot]] = words[choice]
+            ranked = [int(w) for w in np.argsort(-relevance[slot])]
+            free = [w for w in ranked[:LABEL_CANDIDATES] if w not in used]
+            chosen = [free[0] if free else ranked[0]]
+            used.add(chosen[0])
+            for word in ranked:
+                if len(chosen) >= count:
+                    break
+                if not any(same(word, other) for other in chosen):
+                    chosen.append(word)
+            labels[at_level[slot]] = [words[w] for w in chosen]
     return labels
+
+
+def words_per_region(level: int, images: float) -> int:
+    """How many words label a region of `level` whose regions hold `images` on average:
+    LABEL_WORDS, but one where they hold fewer than GENERIC_FROM (a photo or two, which one
+    word names; further words chosen among all are noise there: "groomsmen: australian,
+    fries" for a picture of coins)."""
+    return LABEL_WORDS[min(level, len(LABEL_WORDS) - 1)] if images >= GENERIC_FROM else 1
+
+
+class _SameWords:
+    """Whether two words of a unit-row matrix say the same: either among the other's SAME_AS
+    nearest (itself included). Each word's nearest found once, when first asked."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = matrix
+        self.nearest: dict[int, set[int]] = {}
+
+    def __call__(self, a: int, b: int) -> bool:
+        return a == b or b in self._of(a) or a in self._of(b)
+
+    def _of(self, word: int) -> set[int]:
+        if word not in self.nearest:
+            similarity = self.matrix @ self.matrix[word]
+            count = min(SAME_AS, len(similarity))
+            self.nearest[word] = {int(w) for w in
+                                  np.argpartition(-similarity, count - 1)[:count]} | {word}
+        return self.nearest[word]
 
 
 WORD_CHUNK = 256  # candidate words scored at once: 256 x 20,000 similarities, 20 MB

@@ -164,6 +164,7 @@ class MapRegion(TypedDict):
     radius: float  # holds 80% of its members
     count: int
     label: str  # the word whose images lie most in it (gallery_map.label_by_relevance)
+    also: list[str]  # further words its images stand out for (gallery_map.words_per_region)
 
 
 class GalleryMap(TypedDict):

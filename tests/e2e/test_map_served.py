@@ -10,7 +10,7 @@ import pytest
 
 from server.samples import write_large_photos, write_sample_gallery
 from server.serve.gallery import Gallery
-from server.serve.gallery_map import MAP_FILE, load_map, unpack_layout
+from server.serve.gallery_map import MAP_FILE, load_map, unpack_layout, words_per_region
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_photo_library import index
 from tests.e2e.test_server import Client
@@ -61,6 +61,12 @@ def test_the_server_serves_the_map_with_labelled_regions(mapped, tmp_path):
     levels = {region["level"] for region in reply["regions"]}
     assert levels == {0, 1, 2}
     assert all(region["label"] and 0 <= region["x"] <= 1 for region in reply["regions"])
+    # the further words: as many as the level has (none here: regions of a photo or two)
+    sizes = {level: np.mean([r["count"] for r in reply["regions"] if r["level"] == level])
+             for level in levels}
+    assert all(len(region["also"]) == words_per_region(region["level"],
+                                                       sizes[region["level"]]) - 1
+               and region["label"] not in region["also"] for region in reply["regions"])
     assert sum(r["count"] for r in reply["regions"] if r["level"] == 0) == 32
     assert again["ids"] == reply["ids"]  # made once
     assert (tmp_path / "index" / MAP_FILE).exists()  # and kept beside the index
