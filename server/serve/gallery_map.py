@@ -439,8 +439,9 @@ def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
 LABEL_VOCABULARY = (60, 300, None)
 # Words a region of each level is labelled with: an eighth of a gallery is seldom one thing
 # (on Flickr8k the people are in every region: "shirt wearing people"), a small region is;
-# fewer on finer levels, whose labels crowd the zoomed map. Chosen on Flickr8k dev, ten layouts:
-# the label names 3.6 of the 10 commonest caption nouns with one word, 6.5 with three.
+# fewer on finer levels, whose labels crowd the zoomed map. Chosen on Flickr8k dev: over five
+# layouts the labels name 6.6 of the 10 commonest caption nouns, their first words 3.8
+# (docs/figures/eval_map_labels-dev.md).
 LABEL_WORDS = (3, 2, 1)
 GENERIC_FROM = 25
 LABEL_SAMPLE = 20_000  # images a word's similarities are standardised over
