@@ -194,7 +194,8 @@ def build(folder: Path, count: int, layout: str) -> str:
           file=sys.stderr, flush=True)
     # labelled as the indexer labels them (update_gallery_map with the model's words)
     words = load_word_space()
-    regions = labelled_regions(xy, vectors, words.words, words.matrix)
+    regions = labelled_regions(xy, vectors, words.words, words.matrix,
+                               describing=words.describing)
     save_map(index, np.arange(1, count + 1), xy, Gallery(index).generation, regions)
     return chosen
 

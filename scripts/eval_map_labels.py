@@ -48,7 +48,8 @@ def main() -> None:
         for seed in range(1, args.layouts):
             xy = compute_layout(gallery.vectors, seed=seed)
             tables.append(label_table(captions, made.ids, xy, labelled_regions(
-                xy, gallery.vectors, words.words, words.matrix, seed=seed), words))
+                xy, gallery.vectors, words.words, words.matrix, seed=seed,
+                describing=words.describing), words))
         print(f"\nLayouts of seeds 0 to {args.layouts - 1}, of 10 nouns named:")
         for name, what in (("good", "by the labels"), ("first", "by their first words alone"),
                            ("possible", "at most, by any labels of as many words")):

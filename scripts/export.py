@@ -1,5 +1,6 @@
 """Export a trained model: its concept prior (`concepts.npz`), its image side to ONNX
-(`encoder.onnx`), and the general-English table (`english-words.txt`, `english-vectors.npy`).
+(`encoder.onnx`), the general-English table (`english-words.txt`, `english-vectors.npy`) and
+the words the map's labels may add (`map-words.txt`).
 
     python -m scripts.export --model models
     python -m scripts.export --model runs/x/model --concept-weight 1.5 --concept-rank 100
@@ -27,6 +28,7 @@ from server.learn.export import (
     export_onnx,
     record_served_dev_metrics,
 )
+from server.learn.map_labels import export_map_words
 
 
 def main() -> None:
@@ -43,6 +45,7 @@ def main() -> None:
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ConceptConfig)
              if getattr(args, f.name) is not None}
     print(f"wrote {export_english(args.model):,} English words")
+    print(f"wrote {export_map_words(args.model):,} words the map's labels may add")
     config = dataclasses.replace(concept_config(args.model), **given)
     concepts = export_concepts(args.model, config)
     print(f"wrote the concept prior: {len(concepts.wnids)} classes, {concepts.space.rank} "

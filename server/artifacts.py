@@ -13,6 +13,8 @@ A model folder (the shipped one is `models/`) holds
     concepts.npz    the ImageNet classes' vectors and the concept dimensions (ConceptSpace)
     caption-bank.npy
                     training captions' vectors: the hubness correction's bank
+    map-words.txt   the words a map label may add after its first: no verbs, no
+                    prepositions (server.learn.map_labels.describing_words); optional
     image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
 
 Serving reads all but the last; training and export write them all (`server.learn`).
@@ -39,6 +41,7 @@ ENGLISH_VECTORS_FILE = "english-vectors.npy"
 CONCEPTS_FILE = "concepts.npz"
 BANK_FILE = "caption-bank.npy"  # training captions' vectors: the hubness correction's bank
 ENCODER_DATA_FILE = "encoder-concepts.bin"  # the graph's concept tensors (ONNX external data)
+MAP_WORDS_FILE = "map-words.txt"  # one word a line; a map's labels, not the index, depend on it
 # What an index's vectors depend on: an index made with other files than these is searched no
 # more. (The English table is not among them: it changes how words are read, not the index.)
 FINGERPRINTED = (MANIFEST_FILE, WORDS_FILE, ENCODER_FILE)
@@ -98,7 +101,11 @@ def load_word_space(directory: Path = DEFAULT_MODEL_DIR) -> WordSpace:
     read_manifest(directory)
     words = WordSpace.load(Path(directory) / WORDS_FILE)
     concepts = ConceptSpace.load(directory)
-    return words if concepts is None else concepts.lift_words(words)
+    lifted = words if concepts is None else concepts.lift_words(words)
+    map_words = Path(directory) / MAP_WORDS_FILE
+    if map_words.exists():  # a model from before it has none: its labels take any word
+        lifted.describing = frozenset(map_words.read_text().split())
+    return lifted
 
 
 def code_version() -> str:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from server.artifacts import MAP_WORDS_FILE, WORDS_FILE
 from server.datasets import SHARED_FLICKR8K, read_flickr8k
 from server.serve.encoder import ImageEncoder
 from server.serve.gallery import Gallery
@@ -35,16 +36,16 @@ CLOSE = 10
 
 # cntlist.rev's sense keys say the part of speech: lemma%1 a noun, %2 a verb, %3 an adjective,
 # %4 an adverb, %5 an adjective satellite (counted with the adjectives)
-SENSE_TYPES = {"1": "noun", "2": "verb", "3": "adj", "5": "adj"}
+SENSE_TYPES = {"1": "noun", "2": "verb", "3": "adj", "4": "adv", "5": "adj"}
 
 
 def tagged_counts() -> dict[str, dict[str, int]]:
     """How often each lemma was tagged in WordNet's semantic concordance as each part of speech
-    ("noun", "verb", "adj"), from cntlist.rev's lines: sense_key sense_number tag_cnt.
+    ("noun", "verb", "adj", "adv"), from cntlist.rev's lines: sense_key sense_number tag_cnt.
 
     Not index.<pos>'s tagsense_cnt: that counts a lemma's senses that were tagged at all, so
     "dog" (one noun sense tagged, 42 times; one verb sense, twice) scored 1 and 1."""
-    counts: dict[str, dict[str, int]] = {pos: {} for pos in ("noun", "verb", "adj")}
+    counts: dict[str, dict[str, int]] = {pos: {} for pos in ("noun", "verb", "adj", "adv")}
     for line in (WORDNET / "cntlist.rev").read_text().splitlines():
         key, _, tags = line.split()
         lemma, _, rest = key.partition("%")
@@ -59,15 +60,63 @@ def common_nouns(captions: list[str], vocabulary: set[str], count: int = NOUNS) 
     corpus tags as nouns strictly more often than as verbs or adjectives."""
     counts = tagged_counts()
     nouns, verbs, adjectives = counts["noun"], counts["verb"], counts["adj"]
-
-    def verb_form(word: str) -> bool:  # "playing", "sitting": WordNet lists "play", "sit"
-        stem = word[:-3]
-        return word.endswith("ing") and any(s in verbs for s in (stem, stem + "e", stem[:-1]))
-
     used = Counter(w for caption in captions for w in set(re.findall(r"[a-z]+", caption)))
     return [w for w, _ in used.most_common() if w in vocabulary and w in nouns
-            and nouns[w] > max(verbs.get(w, 0), adjectives.get(w, 0)) and not verb_form(w)
-            ][:count]
+            and nouns[w] > max(verbs.get(w, 0), adjectives.get(w, 0))
+            and not _verb_form(w, verbs)][:count]
+
+
+def _verb_form(word: str, verbs: dict[str, int]) -> bool:
+    """An -ing form of a verb WordNet's corpus tagged ("playing", "sitting": it lists "play",
+    "sit"), which the corpus counts under the verb, not under the word."""
+    return _stem_verb_tags(word, verbs) > 0
+
+
+def _stem_verb_tags(word: str, verbs: dict[str, int]) -> int:
+    """How often the verb an -ing word is a form of was tagged ("playing": "play", 246 times);
+    0 for any other word."""
+    if not word.endswith("ing"):
+        return 0
+    stem = word[:-3]
+    return max(verbs.get(s, 0) for s in (stem, stem + "e", stem[:-1]))
+
+
+# An -ing form names a thing where the corpus tags it as a noun or adjective at least this
+# share as often as its verb: "building" 54 times against "build" 139, "painting" 27 against
+# 41; not "playing" (12 against 246), "holding" (1 against 351) or "swimming" (1 against 13)
+ING_THING_SHARE = 0.1
+
+
+def describing_words(vocabulary: Sequence[str]) -> list[str]:
+    """The words of `vocabulary` that may follow a map label's first word (server/serve/
+    gallery_map.py), in its order: all but the -ing forms of verbs ("wearing", "holding") and
+    the words WordNet's corpus tags mostly as adverbs ("behind", "around"), which stand out for
+    a region of people without saying what is in it. Words the corpus never tagged stay
+    ("bike", "surfing"), and so do those it tags as nouns and verbs alike ("dress", "train":
+    its text is not captions). Chosen on Flickr8k dev against the rule of WordNet's nouns and
+    adjectives only, which names as many nouns and drops those (docs/gallery-index.md)."""
+    counts = tagged_counts()
+
+    def tags(word: str, *kinds: str) -> int:
+        return sum(counts[kind].get(word, 0) for kind in kinds)
+
+    def describes(word: str) -> bool:
+        thing = tags(word, "noun", "adj")
+        return (thing >= ING_THING_SHARE * _stem_verb_tags(word, counts["verb"])
+                and tags(word, "adv") <= thing + tags(word, "verb"))
+
+    return [w for w in vocabulary if describes(w)]
+
+
+def export_map_words(directory: Path) -> int:
+    """Write the model's `describing_words` into its folder (MAP_WORDS_FILE, one a line), which
+    the server's map labels read, so that serving needs no WordNet; returns how many."""
+    words = describing_words(WordSpace.load(Path(directory) / WORDS_FILE).words)
+    path = Path(directory) / MAP_WORDS_FILE
+    partial = path.with_suffix(".partial")
+    partial.write_text("".join(word + "\n" for word in words))
+    partial.replace(path)  # whole or not at all: a crash leaves the old file
+    return len(words)
 
 
 def nearest_sets(words: WordSpace) -> list[set[str]]:

@@ -49,6 +49,7 @@ from server.learn.export import (
 from server.learn.features import cache_dir
 from server.learn.glove import GloveConfig, train_glove
 from server.learn.losses import make_loss, word_presence_loss
+from server.learn.map_labels import export_map_words
 from server.learn.metrics import retrieval_report
 from server.learn.model import CaptionBatch, JointModel
 from server.learn.word2vec import Word2VecConfig, train_word2vec
@@ -381,6 +382,7 @@ def train_and_save(root: Path, out: Path, config: TrainConfig, model_config: Mod
     model.save(out, manifest)
     export_english(out)
     export_concepts(out, concepts)
+    export_map_words(out)
     export_bank(out, [c for r in train_records for c in r.captions])
     export_onnx(out)
     record_served_dev_metrics(root, out)

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -400,7 +400,8 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
     if previous is not None and previous.generation == gallery.generation:
         if words is None or previous.regions is not None:
             return previous
-        labelled = labelled_regions(previous.xy, gallery.vectors, words.words, words.matrix)
+        labelled = labelled_regions(previous.xy, gallery.vectors, words.words, words.matrix,
+                                    describing=words.describing)
         save_map(gallery.directory, previous.ids, previous.xy, previous.generation, labelled)
         return previous._replace(regions=labelled)
     started = time.perf_counter()
@@ -410,8 +411,8 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
     xy, recomputed = update_layout(
         previous.ids if previous else np.zeros(0, np.int64),
         previous.xy if previous else np.zeros((0, 2), np.float32), ids, gallery.vectors)
-    regions = None if words is None else labelled_regions(xy, gallery.vectors, words.words,
-                                                           words.matrix)
+    regions = None if words is None else labelled_regions(
+        xy, gallery.vectors, words.words, words.matrix, describing=words.describing)
     save_map(gallery.directory, ids, xy, gallery.generation, regions)
     if log is not None:
         log(f"map of {len(ids):,} images {'laid out' if recomputed else 'updated'} in "
@@ -420,11 +421,13 @@ def update_gallery_map(gallery: Gallery, log: Callable[[str], None] | None = Non
 
 
 def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
-                     word_matrix: np.ndarray, seed: int = 0) -> list[dict[str, object]]:
+                     word_matrix: np.ndarray, seed: int = 0,
+                     describing: Collection[str] | None = None) -> list[dict[str, object]]:
     """The map's regions at every level with their words, as a message carries them: `label`
-    the region's word, `also` the further words its images stand out for."""
+    the region's word, `also` the further words its images stand out for (`describing`, where
+    given: see label_by_relevance)."""
     found = regions(xy, seed=seed)
-    labels = label_by_relevance(found, xy, vectors, words, word_matrix, seed)
+    labels = label_by_relevance(found, xy, vectors, words, word_matrix, seed, describing)
     return [{"level": region.level, "x": round(region.x, 4), "y": round(region.y, 4),
              "radius": round(region.radius, 4), "count": region.count,
              "label": named[0] if named else "", "also": named[1:]}
@@ -449,13 +452,15 @@ SAME_AS = 10  # a further word among a chosen one's this many nearest words says
 
 
 def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
-                       words: Sequence[str], word_matrix: np.ndarray, seed: int = 0
-                       ) -> list[list[str]]:
+                       words: Sequence[str], word_matrix: np.ndarray, seed: int = 0,
+                       describing: Collection[str] | None = None) -> list[list[str]]:
     """The words of each region, best first: those whose similarity to the region's images
     stands out most from their similarity to the whole gallery (each word's cosines to the
     images standardised, then averaged over the region's). A region's first word is used by
     no other region of its level; its further words (LABEL_WORDS) are not near words of
-    those before them ("dog" is not followed by "dogs").
+    those before them ("dog" is not followed by "dogs") and, where `describing` is given
+    (the model's map-words.txt), among its words: a region of people stands out for
+    "wearing" and "holding" too, which say nothing of what is in it.
 
     The word nearest a region's mean vector is a poor label: images sit in a cone of their
     own, away from the words (the modality gap), so the nearest words of any mean are the
@@ -469,6 +474,8 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
     places = np.asarray(xy, np.float32)[np.sort(rows)]
     matrix = normalized(np.asarray(word_matrix, np.float32))
     same = _SameWords(matrix)
+    allowed = None if describing is None else set(describing)
+    further = np.array([allowed is None or word in allowed for word in words], bool)
     labels: list[list[str]] = [[] for _ in found]
     for level, size in enumerate(LABEL_VOCABULARY):
         at_level = [i for i, region in enumerate(found) if region.level == level]
@@ -489,7 +496,7 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
             for word in ranked:
                 if len(chosen) >= count:
                     break
-                if not any(same(word, other) for other in chosen):
+                if further[word] and not any(same(word, other) for other in chosen):
                     chosen.append(word)
             labels[at_level[slot]] = [words[w] for w in chosen]
     return labels

@@ -14,9 +14,10 @@ from server.serve.gallery_map import unpack_layout
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_server import Client
 
-# dev reaches 5 (docs/gallery-index.md): short of the 8; kept from falling below 3
-# (a margin: faiss's k-means may cut the regions a little differently on another machine)
-AT_LEAST = 3
+# dev reaches 8 on the shipped layout, 6.8 on average over five (docs/gallery-index.md); kept
+# from falling below 4, the fewest of ten layouts: another machine's arithmetic lays the map
+# out as another seed would (t-SNE), and faiss's k-means may cut its regions differently
+AT_LEAST = 4
 
 
 def test_labels_name_common_nouns_where_their_photos_lie(tmp_path):

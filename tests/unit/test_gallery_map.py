@@ -212,6 +212,30 @@ def test_a_regions_further_words_say_more_than_its_first_again():
     assert on_grass[:2] == ["dog", "grass"] and "dogs" not in on_grass
 
 
+def test_a_regions_further_words_are_among_the_describing_ones_its_first_need_not_be():
+    """Pictures of people wearing hats: "wearing" stands out there as much as "hat" and
+    "people", and is among the region's words until the describing words leave it out; the
+    first word is chosen among all words."""
+    rng = np.random.default_rng(11)
+    people, wearing, hat, cat = normalized(rng.normal(size=(4, DIM)))
+    others = normalized(rng.normal(size=(300, DIM)))  # enough that the three are not near words
+    words = ["people", "wearing", "hat", "cat", *(f"word{n}" for n in range(300))]
+    matrix = np.vstack([people, wearing, hat, cat, others])
+    vectors = normalized(np.vstack([
+        people + 0.8 * wearing + 0.6 * hat + SPREAD * rng.normal(size=(40, DIM)),
+        cat + SPREAD * rng.normal(size=(40, DIM))]))
+    xy = np.vstack([np.full((40, 2), 0.2), np.full((40, 2), 0.8)]).astype(np.float32)
+    found = [Region(0, 0.2, 0.2, 0.01, 40), Region(0, 0.8, 0.8, 0.01, 40)]
+    plain, _ = label_by_relevance(found, xy, vectors, words, matrix)
+    assert plain == ["hat", "wearing", "people"]
+    describing = set(words) - {"wearing"}
+    described, _ = label_by_relevance(found, xy, vectors, words, matrix, describing=describing)
+    assert described[:2] == ["hat", "people"] and "wearing" not in described
+    first_anyway, _ = label_by_relevance(found, xy, vectors, words, matrix,
+                                         describing=describing - {"hat"})
+    assert first_anyway[0] == "hat" and "hat" not in first_anyway[1:]
+
+
 def test_the_larger_region_takes_a_word_two_regions_want(vocabulary):
     """Both regions of dog pictures are best named `dog`; a level uses a word once, and the
     larger region chooses first, wherever it is in the list."""

@@ -12,6 +12,7 @@ from server.learn.map_labels import (
     CLOSE,
     WORDNET,
     close_words,
+    describing_words,
     label_table,
     nearest_sets,
     tagged_counts,
@@ -96,3 +97,15 @@ def test_nouns_are_told_by_how_often_wordnet_tags_them():
     counts = tagged_counts()
     assert counts["noun"]["dog"] > 10 * counts["verb"]["dog"]
     assert counts["adj"]["red"] > counts["noun"]["red"]
+
+
+@needs_wordnet
+def test_describing_words_leave_out_actions_and_adverbs_only():
+    """The words a map label may add: not the -ing forms of verbs ("wearing") unless WordNet's
+    corpus tags the form itself as a thing often enough ("building"), not adverbs ("behind");
+    nouns the corpus tags as verbs as often stay ("dress"), as do words it never tagged."""
+    vocabulary = ["wearing", "holding", "swimming", "behind", "around", "building", "painting",
+                  "dress", "train", "dog", "red", "near", "surfing", "zzyzx"]
+    kept = describing_words(vocabulary)
+    assert kept == ["building", "painting", "dress", "train", "dog", "red", "near", "surfing",
+                    "zzyzx"]

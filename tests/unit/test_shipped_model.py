@@ -2,8 +2,10 @@
 and its concept prior's files are its own."""
 
 import json
+import shutil
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -12,11 +14,13 @@ from server.artifacts import (
     ENCODER_FILE,
     HEAD_FILE,
     MANIFEST_FILE,
+    MAP_WORDS_FILE,
     WORDS_FILE,
     load_word_space,
 )
 from server.english import EnglishWords, read_table
 from server.images import to_array
+from server.learn.map_labels import WORDNET, describing_words, export_map_words
 from server.serve.encoder import ImageEncoder
 from server.vectors import normalized
 from server.wordspace import WordSpace
@@ -92,3 +96,20 @@ def test_the_graph_blends_the_prior_of_the_files_classes():
     manifest = json.loads((DEFAULT_MODEL_DIR / MANIFEST_FILE).read_text())
     assert manifest["concepts"]["concept_rank"] == concepts.space.rank
     assert {"t2i_r1", "words_p5", "pairs_p5"} <= set(manifest["dev_served"])
+
+
+@pytest.mark.skipif(not WORDNET.is_dir(), reason="needs Debian's wordnet-base")
+def test_the_map_words_file_is_the_one_its_words_give(tmp_path):
+    """models/map-words.txt is what `export_map_words` writes from the shipped words, and the
+    word space loads it; a model without the file labels its maps with any word."""
+    shipped = load_word_space()
+    assert shipped.describing is not None
+    assert shipped.describing == frozenset(describing_words(shipped.words))
+    assert "wearing" in shipped.words and "wearing" not in shipped.describing
+    for name in (MANIFEST_FILE, WORDS_FILE):
+        shutil.copy(DEFAULT_MODEL_DIR / name, tmp_path / name)
+    assert load_word_space(tmp_path).describing is None
+    assert export_map_words(tmp_path) == len(shipped.describing)
+    assert (tmp_path / MAP_WORDS_FILE).read_text() == (DEFAULT_MODEL_DIR / MAP_WORDS_FILE
+                                                       ).read_text()
+    assert load_word_space(tmp_path).describing == shipped.describing
