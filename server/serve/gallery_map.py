@@ -443,7 +443,7 @@ LABEL_VOCABULARY = (60, 300, None)
 # Words a region of each level is labelled with: an eighth of a gallery is seldom one thing
 # (on Flickr8k the people are in every region: "shirt wearing people"), a small region is;
 # fewer on finer levels, whose labels crowd the zoomed map. Chosen on Flickr8k dev: over five
-# layouts the labels name 6.6 of the 10 commonest caption nouns, their first words 3.8
+# layouts the labels name 6.8 of the 10 commonest caption nouns, their first words 4.0
 # (docs/figures/eval_map_labels-dev.md).
 LABEL_WORDS = (3, 2, 1)
 GENERIC_FROM = 25
