@@ -1,6 +1,6 @@
 """Export a trained model: its concept prior (`concepts.npz`), its image side to ONNX
 (`encoder.onnx`), the general-English table (`english-words.txt`, `english-vectors.npy`) and
-the words the map's labels may add (`map-words.txt`).
+the words the map's labels are made of (`map-words.txt`).
 
     python -m scripts.export --model models
     python -m scripts.export --model runs/x/model --concept-weight 1.5 --concept-rank 100
@@ -45,7 +45,7 @@ def main() -> None:
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ConceptConfig)
              if getattr(args, f.name) is not None}
     print(f"wrote {export_english(args.model):,} English words")
-    print(f"wrote {export_map_words(args.model):,} words the map's labels may add")
+    print(f"wrote {export_map_words(args.model):,} words the map's labels are made of")
     config = dataclasses.replace(concept_config(args.model), **given)
     concepts = export_concepts(args.model, config)
     print(f"wrote the concept prior: {len(concepts.wnids)} classes, {concepts.space.rank} "

@@ -13,8 +13,8 @@ A model folder (the shipped one is `models/`) holds
     concepts.npz    the ImageNet classes' vectors and the concept dimensions (ConceptSpace)
     caption-bank.npy
                     training captions' vectors: the hubness correction's bank
-    map-words.txt   the words a map label may add after its first: no verbs, no
-                    prepositions (server.learn.map_labels.describing_words); optional
+    map-words.txt   the words a map label is made of: no verbs' -ing forms, no
+                    adverbs (server.learn.map_labels.describing_words); optional
     image_head.pt   our image weights in PyTorch's format: the source the graph is exported from
 
 Serving reads all but the last; training and export write them all (`server.learn`).

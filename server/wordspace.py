@@ -61,7 +61,7 @@ class WordSpace:
         self.index = {word: row for row, word in enumerate(self.words)}
         self.matrix = matrix if matrix.dtype == np.float32 else matrix.astype(np.float32)
         self.idf = idf or {}
-        # the words a map label may add after its first (models/map-words.txt); None: any
+        # the words a map label is made of (models/map-words.txt); None: any
         self.describing: frozenset[str] | None = None
 
     @classmethod

@@ -88,8 +88,8 @@ ING_THING_SHARE = 0.1
 
 
 def describing_words(vocabulary: Sequence[str]) -> list[str]:
-    """The words of `vocabulary` that may follow a map label's first word (server/serve/
-    gallery_map.py), in its order: all but the -ing forms of verbs ("wearing", "holding") and
+    """The words of `vocabulary` a map label is made of (server/serve/gallery_map.py), in
+    its order: all but the -ing forms of verbs ("wearing", "holding") and
     the words WordNet's corpus tags mostly as adverbs ("behind", "around"), which stand out for
     a region of people without saying what is in it. Words the corpus never tagged stay
     ("bike", "surfing"), and so do those it tags as nouns and verbs alike ("dress", "train":

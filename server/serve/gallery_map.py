@@ -424,8 +424,8 @@ def labelled_regions(xy: np.ndarray, vectors: np.ndarray, words: Sequence[str],
                      word_matrix: np.ndarray, seed: int = 0,
                      describing: Collection[str] | None = None) -> list[dict[str, object]]:
     """The map's regions at every level with their words, as a message carries them: `label`
-    the region's word, `also` the further words its images stand out for (`describing`, where
-    given: see label_by_relevance)."""
+    the region's word, `also` the further words its images stand out for (among `describing`,
+    where given: see label_by_relevance)."""
     found = regions(xy, seed=seed)
     labels = label_by_relevance(found, xy, vectors, words, word_matrix, seed, describing)
     return [{"level": region.level, "x": round(region.x, 4), "y": round(region.y, 4),
@@ -458,9 +458,9 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
     stands out most from their similarity to the whole gallery (each word's cosines to the
     images standardised, then averaged over the region's). A region's first word is used by
     no other region of its level; its further words (LABEL_WORDS) are not near words of
-    those before them ("dog" is not followed by "dogs") and, where `describing` is given
-    (the model's map-words.txt), among its words: a region of people stands out for
-    "wearing" and "holding" too, which say nothing of what is in it.
+    those before them ("dog" is not followed by "dogs"). Where `describing` is given (the
+    model's map-words.txt), all of them are among its words: a region of people stands out
+    for "wearing" and "holding" too, which say nothing of what is in it.
 
     The word nearest a region's mean vector is a poor label: images sit in a cone of their
     own, away from the words (the modality gap), so the nearest words of any mean are the
@@ -475,7 +475,7 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
     matrix = normalized(np.asarray(word_matrix, np.float32))
     same = _SameWords(matrix)
     allowed = None if describing is None else set(describing)
-    further = np.array([allowed is None or word in allowed for word in words], bool)
+    describes = np.array([allowed is None or word in allowed for word in words], bool)
     labels: list[list[str]] = [[] for _ in found]
     for level, size in enumerate(LABEL_VOCABULARY):
         at_level = [i for i, region in enumerate(found) if region.level == level]
@@ -489,14 +489,15 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
         relevance = _relevance(matrix[:size], sample, member, len(at_level))
         used: set[int] = set()
         for slot in sorted(range(len(at_level)), key=lambda j: -found[at_level[j]].count):
-            ranked = [int(w) for w in np.argsort(-relevance[slot])]
+            order = np.argsort(-relevance[slot])
+            ranked = [int(w) for w in order if describes[w]] or [int(w) for w in order]
             free = [w for w in ranked[:LABEL_CANDIDATES] if w not in used]
             chosen = [free[0] if free else ranked[0]]
             used.add(chosen[0])
             for word in ranked:
                 if len(chosen) >= count:
                     break
-                if further[word] and not any(same(word, other) for other in chosen):
+                if not any(same(word, other) for other in chosen):
                     chosen.append(word)
             labels[at_level[slot]] = [words[w] for w in chosen]
     return labels

@@ -212,10 +212,10 @@ def test_a_regions_further_words_say_more_than_its_first_again():
     assert on_grass[:2] == ["dog", "grass"] and "dogs" not in on_grass
 
 
-def test_a_regions_further_words_are_among_the_describing_ones_its_first_need_not_be():
+def test_a_regions_words_are_among_the_describing_ones():
     """Pictures of people wearing hats: "wearing" stands out there as much as "hat" and
-    "people", and is among the region's words until the describing words leave it out; the
-    first word is chosen among all words."""
+    "people", and is among the region's words until the describing words leave it out, as its
+    first word or a further one; a vocabulary with no describing word labels as if all were."""
     rng = np.random.default_rng(11)
     people, wearing, hat, cat = normalized(rng.normal(size=(4, DIM)))
     others = normalized(rng.normal(size=(300, DIM)))  # enough that the three are not near words
@@ -231,9 +231,11 @@ def test_a_regions_further_words_are_among_the_describing_ones_its_first_need_no
     describing = set(words) - {"wearing"}
     described, _ = label_by_relevance(found, xy, vectors, words, matrix, describing=describing)
     assert described[:2] == ["hat", "people"] and "wearing" not in described
-    first_anyway, _ = label_by_relevance(found, xy, vectors, words, matrix,
-                                         describing=describing - {"hat"})
-    assert first_anyway[0] == "hat" and "hat" not in first_anyway[1:]
+    no_hat, _ = label_by_relevance(found, xy, vectors, words, matrix,
+                                   describing=describing - {"hat"})
+    assert no_hat[0] == "people" and "hat" not in no_hat and "wearing" not in no_hat
+    assert label_by_relevance(found, xy, vectors, words, matrix, describing=set()) == \
+        label_by_relevance(found, xy, vectors, words, matrix)
 
 
 def test_the_larger_region_takes_a_word_two_regions_want(vocabulary):

@@ -101,7 +101,7 @@ def test_nouns_are_told_by_how_often_wordnet_tags_them():
 
 @needs_wordnet
 def test_describing_words_leave_out_actions_and_adverbs_only():
-    """The words a map label may add: not the -ing forms of verbs ("wearing") unless WordNet's
+    """The words a map label is made of: not the -ing forms of verbs ("wearing") unless WordNet's
     corpus tags the form itself as a thing often enough ("building"), not adverbs ("behind");
     nouns the corpus tags as verbs as often stay ("dress"), as do words it never tagged."""
     vocabulary = ["wearing", "holding", "swimming", "behind", "around", "building", "painting",
