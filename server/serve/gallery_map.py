@@ -443,7 +443,7 @@ LABEL_VOCABULARY = (60, 300, None)
 # Words a region of each level is labelled with: an eighth of a gallery is seldom one thing
 # (on Flickr8k the people are in every region: "shirt wearing people"), a small region is;
 # fewer on finer levels, whose labels crowd the zoomed map. Chosen on Flickr8k dev: over five
-# layouts the labels name 6.8 of the 10 commonest caption nouns, their first words 4.0
+# layouts the labels name 6.8 of the 10 commonest caption nouns, their first words 4.6
 # (docs/figures/eval_map_labels-dev.md).
 LABEL_WORDS = (3, 2, 1)
 GENERIC_FROM = 25
@@ -490,7 +490,8 @@ def label_by_relevance(found: list[Region], xy: np.ndarray, vectors: np.ndarray,
         used: set[int] = set()
         for slot in sorted(range(len(at_level)), key=lambda j: -found[at_level[j]].count):
             order = np.argsort(-relevance[slot])
-            ranked = [int(w) for w in order if describes[w]] or [int(w) for w in order]
+            kept = order[describes[order]]
+            ranked = [int(w) for w in (kept if len(kept) else order)]
             free = [w for w in ranked[:LABEL_CANDIDATES] if w not in used]
             chosen = [free[0] if free else ranked[0]]
             used.add(chosen[0])
