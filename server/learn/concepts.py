@@ -123,6 +123,22 @@ class ImageSide(nn.Module):
         return F.normalize(torch.cat([picture, concept], dim=1), dim=1), picture, classes
 
 
+def prior_embedding(picture: np.ndarray, classes: np.ndarray, vectors: np.ndarray,
+                    basis: np.ndarray, config: ConceptConfig, classes_temperature: float = 1.0
+                    ) -> np.ndarray:
+    """`ImageSide`'s embedding in numpy, from the graph's `picture` and `classes` outputs (made
+    at `classes_temperature`): what other prior settings (top k, temperature, weight) would
+    serve, without exporting a graph for each (scripts/sweep_concept_scale.py)."""
+    # softmax(z / T) is softmax(z / T0) ** (T0 / T), renormalized
+    probabilities = np.asarray(classes, np.float64) ** (classes_temperature /
+                                                         config.concept_temperature)
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, : config.concept_top_k]
+    weights = np.take_along_axis(probabilities, top, axis=1)
+    prior = normalized(np.einsum("nk,nkd->nd", weights / weights.sum(1, keepdims=True),
+                                 np.asarray(vectors, np.float64)[top]))
+    return normalized(np.hstack([picture, config.concept_weight * prior @ basis.T]))
+
+
 @dataclass(frozen=True)
 class Concepts:
     """What `concepts.npz` holds: the classes, the words each vector came from, the vectors,

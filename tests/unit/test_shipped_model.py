@@ -1,6 +1,7 @@
 """The model committed in models/ loads with the installed packages alone, embeds real images,
 and its concept prior's files are its own."""
 
+import dataclasses
 import json
 import shutil
 
@@ -22,7 +23,6 @@ from server.english import EnglishWords, read_table
 from server.images import to_array
 from server.learn.map_labels import WORDNET, describing_words, export_map_words
 from server.serve.encoder import ImageEncoder
-from server.vectors import normalized
 from server.wordspace import WordSpace
 
 KB = 1024
@@ -77,7 +77,7 @@ def test_the_class_vectors_file_matches_the_model_it_was_exported_with():
 def test_the_graph_blends_the_prior_of_the_files_classes():
     """The graph's embedding is [picture ; weight * basis @ prior], the prior made of its own
     classes output and concepts.npz's vectors: the file is the graph's."""
-    from server.learn.concepts import Concepts
+    from server.learn.concepts import Concepts, prior_embedding
     from server.learn.export import concept_config
 
     concepts, config = Concepts.load(DEFAULT_MODEL_DIR), concept_config(DEFAULT_MODEL_DIR)
@@ -86,13 +86,18 @@ def test_the_graph_blends_the_prior_of_the_files_classes():
                                            skimage.data.rocket())]
     inputs = np.stack([to_array(photo, encoder.image_size) for photo in photos])
     embedding, picture, classes = encoder.run(inputs, "embedding", "picture", "classes")
-    top = np.argsort(-classes, axis=1)[:, : config.concept_top_k]
-    weights = np.take_along_axis(classes, top, axis=1)
-    prior = normalized(np.einsum("nk,nkd->nd", weights / weights.sum(1, keepdims=True),
-                                 concepts.vectors[top]))
-    expected = normalized(np.hstack([picture, config.concept_weight * prior
-                                     @ concepts.space.basis.T]))
+    expected = prior_embedding(picture, classes, concepts.vectors, concepts.space.basis,
+                               config, config.concept_temperature)
     np.testing.assert_allclose(embedding, expected, atol=1e-4)
+    # the same blend at another temperature is the graph's softmax at it, top classes and all
+    hotter = dataclasses.replace(config, concept_temperature=2 * config.concept_temperature)
+    again = prior_embedding(picture, classes ** 0.5 / (classes ** 0.5).sum(1, keepdims=True),
+                            concepts.vectors, concepts.space.basis, hotter,
+                            hotter.concept_temperature)
+    np.testing.assert_allclose(prior_embedding(picture, classes, concepts.vectors,
+                                               concepts.space.basis, hotter,
+                                               config.concept_temperature), again, atol=1e-5)
+    assert not np.allclose(again, embedding, atol=1e-3)
     manifest = json.loads((DEFAULT_MODEL_DIR / MANIFEST_FILE).read_text())
     assert manifest["concepts"]["concept_rank"] == concepts.space.rank
     assert {"t2i_r1", "words_p5", "pairs_p5"} <= set(manifest["dev_served"])
